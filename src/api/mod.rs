@@ -1,0 +1,166 @@
+//! Wire formats and the route table. Pure code: nothing in `api` may import `pingora_*`,
+//! so everything here is unit-testable without a socket.
+
+pub mod error;
+pub mod openai;
+
+/// Which error/envelope dialect a client speaks on a given route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
+/// What a backend must be able to do for a request to be forwarded to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    Chat,
+    Completions,
+    Embeddings,
+    Streaming,
+    Tools,
+    Tokenize,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Chat => "chat",
+            Capability::Completions => "completions",
+            Capability::Embeddings => "embeddings",
+            Capability::Streaming => "streaming",
+            Capability::Tools => "tools",
+            Capability::Tokenize => "tokenize",
+        }
+    }
+}
+
+/// Every path the gateway knows. Anything else is `NotFound`, so a backend's admin
+/// endpoints (`/slots`, `/metrics`, `/tokenize`, ...) are never reachable through us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Index,
+    Livez,
+    Readyz,
+    Health,
+    Metrics,
+    Models,
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    NotFound,
+}
+
+impl Route {
+    /// Matches the path part of a request target (the query string must already be cut off).
+    pub fn from_path(path: &str) -> Route {
+        match path {
+            "/" => Route::Index,
+            "/livez" => Route::Livez,
+            "/readyz" => Route::Readyz,
+            "/health" => Route::Health,
+            "/metrics" => Route::Metrics,
+            "/v1/models" => Route::Models,
+            "/v1/chat/completions" => Route::ChatCompletions,
+            "/v1/completions" => Route::Completions,
+            "/v1/embeddings" => Route::Embeddings,
+            _ => Route::NotFound,
+        }
+    }
+
+    /// The bounded label used for metrics and logs: a template, never the raw client path.
+    pub fn template(self) -> &'static str {
+        match self {
+            Route::Index => "/",
+            Route::Livez => "/livez",
+            Route::Readyz => "/readyz",
+            Route::Health => "/health",
+            Route::Metrics => "/metrics",
+            Route::Models => "/v1/models",
+            Route::ChatCompletions => "/v1/chat/completions",
+            Route::Completions => "/v1/completions",
+            Route::Embeddings => "/v1/embeddings",
+            Route::NotFound => "other",
+        }
+    }
+
+    /// Served by the gateway itself; never needs an API key.
+    pub fn is_local_probe(self) -> bool {
+        matches!(
+            self,
+            Route::Index | Route::Livez | Route::Readyz | Route::Health | Route::Metrics
+        )
+    }
+
+    /// The HTTP method the route accepts.
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::ChatCompletions | Route::Completions | Route::Embeddings => "POST",
+            _ => "GET",
+        }
+    }
+
+    /// The error dialect of the route.
+    pub fn dialect(self) -> Dialect {
+        Dialect::OpenAi
+    }
+
+    /// For proxied inference routes: the path below the backend's OpenAI base URL and the
+    /// capability the backend needs.
+    pub fn upstream(self) -> Option<(&'static str, Capability)> {
+        match self {
+            Route::ChatCompletions => Some(("/chat/completions", Capability::Chat)),
+            Route::Completions => Some(("/completions", Capability::Completions)),
+            Route::Embeddings => Some(("/embeddings", Capability::Embeddings)),
+            _ => None,
+        }
+    }
+}
+
+/// Splits a request target into path and query (without the `?`).
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_paths_are_not_found_and_label_as_other() {
+        for path in [
+            "/slots",
+            "/tokenize",
+            "/v1/chat/completions/",
+            "/metrics/x",
+            "",
+        ] {
+            let route = Route::from_path(path);
+            assert_eq!(route, Route::NotFound, "{path}");
+            assert_eq!(route.template(), "other");
+        }
+    }
+
+    #[test]
+    fn inference_routes_map_to_backend_paths_and_capabilities() {
+        assert_eq!(
+            Route::from_path("/v1/embeddings").upstream(),
+            Some(("/embeddings", Capability::Embeddings))
+        );
+        assert_eq!(Route::from_path("/v1/models").upstream(), None);
+        assert!(Route::from_path("/livez").is_local_probe());
+        assert!(!Route::from_path("/v1/models").is_local_probe());
+    }
+
+    #[test]
+    fn split_target_separates_query() {
+        assert_eq!(
+            split_target("/v1/messages?beta=true"),
+            ("/v1/messages", Some("beta=true"))
+        );
+        assert_eq!(split_target("/livez"), ("/livez", None));
+    }
+}

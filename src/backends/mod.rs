@@ -1,0 +1,215 @@
+//! Backends as the running gateway sees them: resolved address, health, in-flight count and
+//! the `HttpPeer` to reach them. Health and address live in a [`BackendShared`] that a
+//! reload hands to the next generation when the backend is unchanged, so a reload never
+//! makes a healthy backend look unknown.
+
+pub mod client;
+pub mod health;
+pub mod profile;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::config::BackendConfig;
+pub use profile::{Capabilities, Profile};
+
+/// What the last probe said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HealthState {
+    /// Not probed yet.
+    Unknown = 0,
+    Ready = 1,
+    /// Answering, but still loading the model (llama.cpp 503 "Loading model", ...).
+    Loading = 2,
+    Down = 3,
+    /// Health checks are disabled for this backend.
+    Unchecked = 4,
+}
+
+impl HealthState {
+    fn from_u8(v: u8) -> HealthState {
+        match v {
+            1 => HealthState::Ready,
+            2 => HealthState::Loading,
+            3 => HealthState::Down,
+            4 => HealthState::Unchecked,
+            _ => HealthState::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Unknown => "unknown",
+            HealthState::Ready => "ready",
+            HealthState::Loading => "loading",
+            HealthState::Down => "down",
+            HealthState::Unchecked => "unchecked",
+        }
+    }
+
+    /// Whether routing should prefer this backend. Unknown/unchecked backends count as
+    /// usable: refusing traffic we have no evidence against would drop servable requests.
+    pub fn is_routable(self) -> bool {
+        matches!(
+            self,
+            HealthState::Ready | HealthState::Unchecked | HealthState::Unknown
+        )
+    }
+
+    /// Whether `/readyz` may count this backend as serving.
+    pub fn is_ready(self) -> bool {
+        matches!(self, HealthState::Ready | HealthState::Unchecked)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct HealthDetail {
+    pub last_error: Option<String>,
+    pub last_checked: Option<SystemTime>,
+    pub(crate) last_probe_started: Option<Instant>,
+}
+
+/// The part of a backend that outlives a config generation.
+#[derive(Debug, Default)]
+pub struct BackendShared {
+    state: AtomicU8,
+    detail: Mutex<HealthDetail>,
+    addr: ArcSwapOption<SocketAddr>,
+    inflight: AtomicUsize,
+}
+
+impl BackendShared {
+    pub fn state(&self) -> HealthState {
+        HealthState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    pub fn set_state(&self, state: HealthState, error: Option<String>) {
+        self.state.store(state as u8, Ordering::Relaxed);
+        if let Ok(mut d) = self.detail.lock() {
+            d.last_error = error;
+            d.last_checked = Some(SystemTime::now());
+        }
+    }
+
+    pub fn detail(&self) -> HealthDetail {
+        self.detail.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn mark_probe_started(&self) {
+        if let Ok(mut d) = self.detail.lock() {
+            d.last_probe_started = Some(Instant::now());
+        }
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr.load().as_deref().copied()
+    }
+
+    pub fn set_addr(&self, addr: SocketAddr) {
+        if self.addr() != Some(addr) {
+            self.addr.store(Some(Arc::new(addr)));
+        }
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
+    }
+}
+
+/// Decrements a backend's in-flight count when the request using it ends, however it ends.
+#[derive(Debug)]
+pub struct InflightGuard(Arc<BackendShared>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A configured backend in one config generation.
+#[derive(Debug)]
+pub struct Backend {
+    pub config: BackendConfig,
+    pub profile: &'static Profile,
+    pub capabilities: Capabilities,
+    pub shared: Arc<BackendShared>,
+}
+
+impl Backend {
+    /// Builds a backend, reusing `previous` state when it describes the same server.
+    pub fn new(config: BackendConfig, previous: Option<&Backend>) -> Backend {
+        let profile = profile::profile(config.kind);
+        let capabilities = profile.capabilities.with_overrides(&config.capabilities);
+        let same_server =
+            previous.filter(|p| p.config.url == config.url && p.config.kind == config.kind);
+        let shared = match same_server {
+            Some(p) => Arc::clone(&p.shared),
+            None => {
+                let shared = Arc::new(BackendShared::default());
+                // Literal addresses need no lookup; names are resolved by the health loop.
+                if let Ok(ip) = config.url.host.parse::<IpAddr>() {
+                    shared.set_addr(SocketAddr::new(ip, config.url.port));
+                } else if config.url.host.eq_ignore_ascii_case("localhost") {
+                    shared.set_addr(SocketAddr::new(
+                        IpAddr::from([127, 0, 0, 1]),
+                        config.url.port,
+                    ));
+                }
+                shared
+            }
+        };
+        if !config.health.enabled {
+            shared
+                .state
+                .store(HealthState::Unchecked as u8, Ordering::Relaxed);
+        }
+        Backend {
+            config,
+            profile,
+            capabilities,
+            shared,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Counts a request against this backend until the guard drops.
+    pub fn track_inflight(&self) -> InflightGuard {
+        self.shared.inflight.fetch_add(1, Ordering::Relaxed);
+        InflightGuard(Arc::clone(&self.shared))
+    }
+
+    /// Resolves the backend's address now if it is not known yet.
+    pub async fn ensure_addr(&self) -> Option<SocketAddr> {
+        if let Some(addr) = self.shared.addr() {
+            return Some(addr);
+        }
+        let addr = tokio::net::lookup_host(self.config.url.host_port())
+            .await
+            .ok()?
+            .next()?;
+        self.shared.set_addr(addr);
+        Some(addr)
+    }
+
+    /// The peer used to proxy a request, with the backend's timeouts.
+    pub fn peer(&self, addr: SocketAddr) -> HttpPeer {
+        let c = &self.config;
+        let mut peer = HttpPeer::new(addr, c.url.tls, c.url.host.clone());
+        let o = &mut peer.options;
+        o.connection_timeout = Some(c.connect_timeout);
+        o.total_connection_timeout = Some(c.connect_timeout * 2);
+        o.read_timeout = Some(c.read_timeout);
+        o.write_timeout = Some(c.write_timeout);
+        o.idle_timeout = Some(c.idle_timeout);
+        peer
+    }
+}

@@ -1,0 +1,343 @@
+//! The YAML schema: exactly what a config file looks like, with defaults.
+//!
+//! Every struct denies unknown keys and uses real types, so serde_yaml reports typos and
+//! type errors with the dotted key path and the line. Checks that need more than one value
+//! (references between sections, URL shapes) live in `validate.rs`. These types are never
+//! used at request time; `validate` turns them into [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::interpolate;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub logging: Logging,
+    #[serde(default)]
+    pub metrics: Metrics,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub cors: Cors,
+    #[serde(default)]
+    pub backends: Vec<Backend>,
+    #[serde(default)]
+    pub models: BTreeMap<String, Model>,
+    /// Requests for a model not listed under `models` go here with their model name
+    /// unchanged. Without it they get a 404 that lists the served models.
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub default_backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    #[serde(default = "default_host", deserialize_with = "interpolate::string")]
+    pub host: String,
+    #[serde(default = "default_port", deserialize_with = "interpolate::number")]
+    pub port: u16,
+    /// Worker threads for the proxy; 0 means one per CPU core.
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// How long to wait for each read from a client (headers and body).
+    #[serde(default = "default_client_read_timeout_ms")]
+    pub client_read_timeout_ms: u64,
+    /// How long an idle client keep-alive connection is kept open.
+    #[serde(default = "default_client_keepalive_timeout_ms")]
+    pub client_keepalive_timeout_ms: u64,
+    /// On SIGTERM, how long to let in-flight requests finish before exiting.
+    #[serde(default = "default_shutdown_grace_period_s")]
+    pub shutdown_grace_period_s: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            host: default_host(),
+            port: default_port(),
+            threads: 0,
+            max_body_bytes: default_max_body_bytes(),
+            max_header_bytes: default_max_header_bytes(),
+            client_read_timeout_ms: default_client_read_timeout_ms(),
+            client_keepalive_timeout_ms: default_client_keepalive_timeout_ms(),
+            shutdown_grace_period_s: default_shutdown_grace_period_s(),
+        }
+    }
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_port() -> u16 {
+    8000
+}
+fn default_max_body_bytes() -> u64 {
+    32 * 1024 * 1024
+}
+fn default_max_header_bytes() -> usize {
+    64 * 1024
+}
+fn default_client_read_timeout_ms() -> u64 {
+    60_000
+}
+fn default_client_keepalive_timeout_ms() -> u64 {
+    75_000
+}
+fn default_shutdown_grace_period_s() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    #[serde(default = "default_log_level")]
+    pub level: LogLevel,
+    /// One JSON object per line; `false` gives readable text lines.
+    #[serde(default = "yes")]
+    pub json: bool,
+    /// Log request and response bodies. Off by default: prompts are private.
+    #[serde(default)]
+    pub log_prompts: bool,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            level: default_log_level(),
+            json: true,
+            log_prompts: false,
+        }
+    }
+}
+
+fn default_log_level() -> LogLevel {
+    LogLevel::Info
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Empty means authentication is off (a loud warning is logged at startup).
+    #[serde(default)]
+    pub keys: Vec<ApiKey>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// The name used in logs and metrics; never the key itself.
+    pub id: String,
+    /// The key as plain text, `sha256:<64 hex>`, or from the environment (`${VAR}`).
+    #[serde(deserialize_with = "interpolate::string")]
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Concurrent requests allowed per API key; unset means unlimited.
+    #[serde(default)]
+    pub max_inflight_per_key: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Sustained requests per minute per key (per client address when auth is off).
+    #[serde(default = "default_rpm")]
+    pub requests_per_minute: u32,
+    /// Requests allowed back-to-back before the per-minute rate applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: false,
+            requests_per_minute: default_rpm(),
+            burst: default_burst(),
+        }
+    }
+}
+
+fn default_rpm() -> u32 {
+    60
+}
+fn default_burst() -> u32 {
+    10
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Origins allowed to call the API from a browser; `*` allows any.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+/// The runtime behind a backend. One row per kind in `backends::profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Vllm,
+    Ollama,
+    Llamacpp,
+    Tgi,
+    Sglang,
+    Localai,
+    Lmstudio,
+    Openai,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    pub name: String,
+    pub kind: BackendKind,
+    /// The OpenAI base URL, as you would give the OpenAI SDK (`http://10.0.0.5:8000/v1`).
+    /// A URL without a path gets `/v1`.
+    #[serde(deserialize_with = "interpolate::string")]
+    pub url: String,
+    /// Sent upstream as `Authorization: Bearer <api_key>`. Client keys never are.
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub api_key: Option<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Per read from the backend: bounds time to first byte and every gap in a stream.
+    /// Non-streaming responses only start after the whole generation, hence the default.
+    #[serde(default = "default_read_timeout_ms")]
+    pub read_timeout_ms: u64,
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// Idle pooled connections are dropped after this. Keep it under the backend's own
+    /// keep-alive (5 s on uvicorn and llama.cpp) so a reused connection is never stale.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    #[serde(default)]
+    pub health_check: HealthCheck,
+    /// Override what the kind's profile says the backend can do.
+    #[serde(default)]
+    pub capabilities: CapabilityOverrides,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_read_timeout_ms() -> u64 {
+    600_000
+}
+fn default_write_timeout_ms() -> u64 {
+    60_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    4_000
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_health_interval_ms")]
+    pub interval_ms: u64,
+    #[serde(default = "default_health_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Replace the kind's probe path (relative to the server root, e.g. `/health`).
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            enabled: true,
+            interval_ms: default_health_interval_ms(),
+            timeout_ms: default_health_timeout_ms(),
+            path: None,
+        }
+    }
+}
+
+fn default_health_interval_ms() -> u64 {
+    5_000
+}
+fn default_health_timeout_ms() -> u64 {
+    2_000
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityOverrides {
+    pub chat: Option<bool>,
+    pub completions: Option<bool>,
+    pub embeddings: Option<bool>,
+    pub streaming: Option<bool>,
+    pub tools: Option<bool>,
+    pub tokenize: Option<bool>,
+}
+
+/// A client-facing model name. Either `backend` (one deployment) or `deployments`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// The name the backend serves the model under; defaults to the alias itself.
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub upstream_model: Option<String>,
+    #[serde(default)]
+    pub deployments: Vec<Deployment>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub backend: String,
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub upstream_model: Option<String>,
+}

@@ -1,0 +1,154 @@
+//! `${VAR}`, `${VAR:-default}` and `os.environ/VAR` in string values.
+//!
+//! Interpolation runs on parsed scalar values (not on the YAML text), so a variable's value
+//! can never change the document's structure. The environment is looked up through the
+//! [`EnvSource`] installed for the current load, which lets tests supply their own
+//! variables without mutating the process environment.
+
+use std::cell::RefCell;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+
+/// Looks up an environment variable.
+pub type EnvSource = dyn Fn(&str) -> Option<String>;
+
+thread_local! {
+    static ENV: RefCell<Option<Box<EnvSource>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `env` as the variable source for every interpolating deserializer.
+pub fn with_env<R>(env: Box<EnvSource>, f: impl FnOnce() -> R) -> R {
+    ENV.with(|slot| *slot.borrow_mut() = Some(env));
+    let out = f();
+    ENV.with(|slot| *slot.borrow_mut() = None);
+    out
+}
+
+fn lookup(name: &str) -> Option<String> {
+    ENV.with(|slot| match slot.borrow().as_ref() {
+        Some(env) => env(name),
+        None => std::env::var(name).ok(),
+    })
+}
+
+/// Expands the variable references in `value`.
+///
+/// # Errors
+/// Names the first referenced variable that is not set, or a malformed `${`.
+pub fn expand(value: &str) -> Result<String, String> {
+    if let Some(name) = value.strip_prefix("os.environ/") {
+        return lookup(name).ok_or_else(|| missing(name));
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `${{` in `{value}`"))?;
+        let reference = &after[..end];
+        let (name, default) = match reference.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (reference, None),
+        };
+        if name.is_empty() {
+            return Err(format!("empty variable name in `{value}`"));
+        }
+        match (lookup(name), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(missing(name)),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn missing(name: &str) -> String {
+    format!("environment variable `{name}` is not set")
+}
+
+/// `deserialize_with` for an interpolated `String`.
+pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    expand(&raw).map_err(serde::de::Error::custom)
+}
+
+/// `deserialize_with` for an interpolated `Option<String>`.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(raw) => expand(&raw).map(Some).map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
+/// A number written either natively (`8000`) or as an interpolated string (`"${PORT}"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrString<T> {
+    Number(T),
+    String(String),
+}
+
+/// `deserialize_with` for a number that may come from the environment.
+pub fn number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Deserialize<'de>,
+    T::Err: std::fmt::Display,
+{
+    match NumberOrString::<T>::deserialize(d) {
+        Ok(NumberOrString::Number(n)) => Ok(n),
+        Ok(NumberOrString::String(raw)) => {
+            let text = expand(&raw).map_err(serde::de::Error::custom)?;
+            text.trim()
+                .parse()
+                .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}")))
+        }
+        Err(_) => Err(serde::de::Error::custom(format!(
+            "expected a number, or a string such as \"${{VAR}}\", for a {}",
+            std::any::type_name::<T>()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Box<EnvSource> {
+        Box::new(|name| match name {
+            "KEY" => Some("s3cret".into()),
+            "PORT" => Some("9000".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn expands_braces_defaults_and_litellm_form() {
+        with_env(env(), || {
+            assert_eq!(expand("Bearer ${KEY}!").as_deref(), Ok("Bearer s3cret!"));
+            assert_eq!(expand("os.environ/KEY").as_deref(), Ok("s3cret"));
+            assert_eq!(expand("${NOPE:-fallback}").as_deref(), Ok("fallback"));
+            assert_eq!(expand("plain $ text").as_deref(), Ok("plain $ text"));
+        });
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        with_env(env(), || {
+            assert_eq!(
+                expand("${MISSING_ONE}"),
+                Err("environment variable `MISSING_ONE` is not set".into())
+            );
+            assert_eq!(
+                expand("os.environ/ALSO_MISSING"),
+                Err("environment variable `ALSO_MISSING` is not set".into())
+            );
+            assert!(expand("${UNCLOSED").is_err());
+        });
+    }
+}

@@ -1,0 +1,321 @@
+//! Configuration: the YAML schema (`file`), its validation into the runtime [`Config`]
+//! (`validate`), the environment-only mode of the previous gateway (`env`), and the errors.
+//!
+//! Nothing here runs per request: a `Config` is built once at startup or on reload and then
+//! only read.
+
+pub mod env;
+pub mod file;
+pub mod interpolate;
+pub mod locate;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use file::{BackendKind, CapabilityOverrides, LogLevel};
+pub use interpolate::EnvSource;
+pub use validate::{key_digest, parse_backend_url};
+
+/// Where the configuration comes from; kept so a reload reads the same source again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file: the previous gateway's environment variables (`BACKEND_BASE_URL`, ...).
+    Environment,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Environment => f.write_str("environment"),
+        }
+    }
+}
+
+/// One problem found in a configuration, located by key path and, when known, line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        if let Some(line) = self.line {
+            write!(f, " at line {line}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: cannot read: {error}")]
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
+    /// The document does not match the schema (serde_yaml's message has path and line).
+    #[error("{source_name}: {message}")]
+    Parse {
+        source_name: String,
+        message: String,
+    },
+    /// The document parsed but is not consistent; every problem is listed.
+    #[error("{}", render_issues(.source_name, .issues))]
+    Invalid {
+        source_name: String,
+        issues: Vec<Issue>,
+    },
+}
+
+fn render_issues(source_name: &str, issues: &[Issue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{source_name}: {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// Every problem, one line each.
+    pub fn lines(&self) -> Vec<String> {
+        self.to_string().lines().map(str::to_owned).collect()
+    }
+}
+
+/// A string that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+/// The validated, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: ConfigSource,
+    pub server: ServerSettings,
+    pub logging: file::Logging,
+    pub metrics_enabled: bool,
+    pub keys: Vec<KeySpec>,
+    pub rate_limit: Option<RateLimitSettings>,
+    pub max_inflight_per_key: Option<u32>,
+    pub cors: file::Cors,
+    pub backends: Vec<BackendConfig>,
+    /// Alias → deployments, each naming a backend by index into `backends`.
+    pub models: BTreeMap<String, Vec<DeploymentConfig>>,
+    pub default_backend: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub threads: usize,
+    pub max_body_bytes: u64,
+    pub max_header_bytes: usize,
+    pub client_read_timeout: Duration,
+    pub client_keepalive_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl ServerSettings {
+    pub fn listen_addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// An accepted API key: only its SHA-256 is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub id: Arc<str>,
+    pub digest: [u8; 32],
+}
+
+impl fmt::Debug for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeySpec({})", self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub requests_per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// The OpenAI base path without a trailing slash, e.g. `/v1` or `/openai/v1`.
+    pub base_path: String,
+}
+
+impl BackendUrl {
+    /// The `Host` header value: the port is omitted when it is the scheme's default.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// `host:port`, for name resolution.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for BackendUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.authority(), self.base_path)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSettings {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub name: String,
+    pub kind: BackendKind,
+    pub url: BackendUrl,
+    pub api_key: Option<Secret>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub health: HealthSettings,
+    pub capabilities: CapabilityOverrides,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentConfig {
+    pub backend: usize,
+    pub upstream_model: String,
+}
+
+impl Config {
+    /// Loads and validates a configuration from `source`, reading variables from the
+    /// process environment.
+    ///
+    /// # Errors
+    /// Every problem, with key paths and lines (see [`ConfigError`]).
+    pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
+        Self::load_with_env(source, Box::new(|k| std::env::var(k).ok()))
+    }
+
+    /// As [`Config::load`], with an explicit variable source.
+    pub fn load_with_env(
+        source: &ConfigSource,
+        env: Box<EnvSource>,
+    ) -> Result<Config, ConfigError> {
+        match source {
+            ConfigSource::File(path) => {
+                let text = read_file(path)?;
+                Self::from_yaml_str(&text, source.clone(), env)
+            }
+            ConfigSource::Environment => env::from_environment(env),
+        }
+    }
+
+    /// Parses and validates YAML text. `source` is used in messages and kept for reloads.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn from_yaml_str(
+        text: &str,
+        source: ConfigSource,
+        env: Box<EnvSource>,
+    ) -> Result<Config, ConfigError> {
+        let source_name = source.to_string();
+        let parsed: file::File = interpolate::with_env(env, || serde_yaml::from_str(text))
+            .map_err(|e| ConfigError::Parse {
+                source_name: source_name.clone(),
+                message: e.to_string(),
+            })?;
+        validate::validate(parsed, source).map_err(|issues| ConfigError::Invalid {
+            source_name,
+            issues: issues
+                .into_iter()
+                .map(|(path, message)| Issue {
+                    line: locate::line_of(text, &path),
+                    path: path.to_string(),
+                    message,
+                })
+                .collect(),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        source_name: path.display().to_string(),
+        error,
+    })
+}
+
+/// Command-line overrides of the listen address; they also survive reloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl Overrides {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(host) = &self.host {
+            config.server.host = host.clone();
+        }
+        if let Some(port) = self.port {
+            config.server.port = port;
+        }
+    }
+}

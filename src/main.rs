@@ -1,0 +1,83 @@
+//! The `llmgate` binary: arguments, configuration, logging, then the server. All logic is
+//! in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use llmgate::cli::{Cli, Command};
+use llmgate::config::{Config, ConfigSource, Overrides};
+use llmgate::{BuildOptions, logging, server};
+
+/// `EX_USAGE` from sysexits.h: the configuration is wrong.
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    // Pingora has no SIGHUP handler and the default action kills the process; ignore it
+    // until the reload service installs ours.
+    // SAFETY: setting a signal disposition to SIG_IGN before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let cli = Cli::parse();
+    if let Some(Command::HashKey) = cli.command {
+        return match llmgate::cli::hash_key(std::io::stdin()) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("llmgate: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
+    let source = cli
+        .config
+        .clone()
+        .map_or(ConfigSource::Environment, ConfigSource::File);
+    let overrides = Overrides {
+        host: cli.host.clone(),
+        port: cli.port,
+    };
+    let mut config = match Config::load(&source) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("invalid configuration:");
+            for line in e.lines() {
+                eprintln!("  {line}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    overrides.apply(&mut config);
+    if cli.check {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+
+    let level = if cli.verbose {
+        log::LevelFilter::Debug
+    } else {
+        logging::level_filter(config.logging.level)
+    };
+    if let Err(e) = logging::init(level, config.logging.json) {
+        eprintln!("llmgate: cannot initialise logging: {e}");
+    }
+    if config.keys.is_empty() {
+        log::warn!(target: "llmgate::server",
+            "NO API KEYS CONFIGURED: authentication is OFF and anyone who can reach {} can use every model",
+            config.server.listen_addr());
+    }
+    log::info!(target: "llmgate::server", "llmgate {} listening on {} ({} backend(s), {} model(s), config: {source})",
+        env!("CARGO_PKG_VERSION"), config.server.listen_addr(), config.backends.len(), config.models.len());
+
+    let (server, handle) = llmgate::build_server(
+        config,
+        BuildOptions {
+            overrides,
+            ..BuildOptions::default()
+        },
+    );
+    server::run(server, &handle);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,108 @@
+//! Per-request state, grouped by concern. Dropped when the request ends however it ends
+//! (success, error, client disconnect), which releases every guard it holds.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::api::Route;
+use crate::api::openai::RequestSummary;
+use crate::backends::InflightGuard;
+use crate::lifecycle::InflightTicket;
+use crate::routing::Candidate;
+use crate::runtime::Runtime;
+
+/// The request as the client sent it.
+#[derive(Debug, Default)]
+pub struct ClientRequest {
+    pub route: Option<Route>,
+    pub key_id: Option<Arc<str>>,
+    /// The body as read, for routes that carry one.
+    pub body: Option<Bytes>,
+    pub summary: RequestSummary,
+    /// The client's query string, forwarded upstream unchanged.
+    pub query: Option<String>,
+}
+
+/// Where the request is going and how the attempts went.
+#[derive(Debug, Default)]
+pub struct Upstream {
+    pub candidates: Vec<Candidate>,
+    /// Backends already attempted (indices into `Runtime::backends`).
+    pub tried: Vec<usize>,
+    /// The backend of the current attempt.
+    pub current: Option<usize>,
+    /// The path below the backend's base URL (`/chat/completions`).
+    pub path_suffix: &'static str,
+    /// The body for the current attempt (the client's, with the model name rewritten when
+    /// the deployment serves it under another name).
+    pub body: Option<Bytes>,
+    pub attempts: u32,
+    pub status: Option<u16>,
+}
+
+/// Guards released when the context drops.
+#[derive(Default)]
+pub struct Guards {
+    /// Counts an API request (not a probe) as in flight; drives draining on SIGTERM.
+    pub request: Option<InflightTicket>,
+    pub backend: Option<InflightGuard>,
+    pub key: Option<pingora_limits::inflight::Guard>,
+}
+
+impl std::fmt::Debug for Guards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guards")
+    }
+}
+
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// The configuration generation this request runs under, from start to end.
+    pub rt: Arc<Runtime>,
+    pub request_id: String,
+    pub started: Instant,
+    pub client: ClientRequest,
+    pub upstream: Upstream,
+    /// Status of a response the gateway wrote itself.
+    pub local_status: Option<u16>,
+    /// Bounded label of the gateway error that ended the request, if any.
+    pub error: Option<&'static str>,
+    /// Response bytes kept for the access log, only with `log_prompts: true`.
+    pub captured_response: Option<BytesMut>,
+    pub guards: Guards,
+}
+
+impl RequestCtx {
+    pub fn new(rt: Arc<Runtime>) -> RequestCtx {
+        RequestCtx {
+            rt,
+            request_id: String::new(),
+            started: Instant::now(),
+            client: ClientRequest::default(),
+            upstream: Upstream::default(),
+            local_status: None,
+            error: None,
+            captured_response: None,
+            guards: Guards::default(),
+        }
+    }
+
+    pub fn route(&self) -> Route {
+        self.client.route.unwrap_or(Route::NotFound)
+    }
+
+    /// The backend of the current attempt.
+    pub fn backend(&self) -> Option<&crate::backends::Backend> {
+        self.upstream.current.map(|i| &self.rt.backends[i])
+    }
+
+    /// Whether a candidate that has not been tried yet remains.
+    pub fn has_untried_candidate(&self) -> bool {
+        self.upstream
+            .candidates
+            .iter()
+            .any(|c| !self.upstream.tried.contains(&c.backend))
+    }
+}

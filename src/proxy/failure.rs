@@ -1,0 +1,219 @@
+//! Failure handling: retry policy, and turning whatever went wrong into an error in the
+//! client's dialect. A client never sees Pingora's default error page.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::{Error, ErrorSource, ErrorType, Session};
+use pingora::proxy::FailToProxy;
+use pingora_error::RetryType;
+
+use super::ctx::RequestCtx;
+use super::response::RETRYABLE_STATUS;
+use super::upstream::NO_ADDRESS;
+use crate::api::error::ApiError;
+use crate::backends::HealthState;
+use crate::proxy::Gateway;
+
+/// Attempts beyond the number of deployments: room for replaying a request whose pooled
+/// connection turned out to be closed by the backend.
+const EXTRA_ATTEMPTS: u32 = 2;
+
+/// `fail_to_connect`: nothing was sent, so trying another deployment is always safe.
+pub fn fail_to_connect(gw: &Gateway, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    gw.metrics.backend_error(error_kind(&e));
+    if let Some(backend) = ctx.backend() {
+        // Prefer the other deployments until the next probe says otherwise.
+        backend
+            .shared
+            .set_state(HealthState::Down, Some(describe(&e)));
+        gw.metrics
+            .set_backend_state(backend.name(), HealthState::Down);
+    }
+    e.set_retry(ctx.has_untried_candidate());
+    e
+}
+
+/// `error_while_proxy`: after connecting. Retry only while nothing reached the client:
+/// on an overload answer (to another deployment), or when a pooled keep-alive connection
+/// turned out to be closed (the same backend is fine again). We hold the body, so a POST is
+/// as replayable as a GET.
+pub fn error_while_proxy(
+    gw: &Gateway,
+    session: &Session,
+    e: Box<Error>,
+    ctx: &mut RequestCtx,
+    connection_reused: bool,
+) -> Box<Error> {
+    let name = ctx.backend().map_or("?", |b| b.name()).to_owned();
+    let mut e = e.more_context(format!("backend `{name}`"));
+    let nothing_sent = session.response_written().is_none();
+    let budget_left = ctx.upstream.attempts < ctx.upstream.candidates.len() as u32 + EXTRA_ATTEMPTS;
+    if *e.etype() == RETRYABLE_STATUS {
+        e.set_retry(nothing_sent && budget_left);
+        return e;
+    }
+    gw.metrics.backend_error(error_kind(&e));
+    if nothing_sent && budget_left && matches!(e.retry, RetryType::ReusedOnly) {
+        e.retry.decide_reuse(connection_reused);
+        if e.retry() {
+            // A stale pooled connection says nothing about the backend: allow it again.
+            if let Some(current) = ctx.upstream.current {
+                ctx.upstream.tried.retain(|b| *b != current);
+            }
+        }
+    } else {
+        e.set_retry(false);
+    }
+    e
+}
+
+/// Bounded label for `backend_errors_total{kind}` and the access log.
+pub fn error_kind(e: &Error) -> &'static str {
+    match e.etype() {
+        ErrorType::ConnectTimedout => "connect_timeout",
+        ErrorType::ConnectRefused => "connect_refused",
+        ErrorType::ConnectNoRoute
+        | ErrorType::ConnectError
+        | ErrorType::BindError
+        | ErrorType::SocketError => "connect",
+        ErrorType::TLSHandshakeFailure
+        | ErrorType::TLSHandshakeTimedout
+        | ErrorType::InvalidCert => "tls",
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+        ErrorType::ConnectionClosed => "closed",
+        ErrorType::ReadError | ErrorType::WriteError => "io",
+        ErrorType::InvalidHTTPHeader | ErrorType::H1Error | ErrorType::H2Error => "protocol",
+        t if *t == NO_ADDRESS => "dns",
+        t if *t == RETRYABLE_STATUS => "overloaded",
+        _ => "other",
+    }
+}
+
+fn describe(e: &Error) -> String {
+    match &e.cause {
+        Some(cause) => format!("{}: {cause}", e.etype().as_str()),
+        None => e.etype().as_str().to_owned(),
+    }
+}
+
+/// The client-facing error for a failed request, or `None` when the client is gone.
+fn client_error(e: &Error, ctx: &RequestCtx) -> Option<ApiError> {
+    let backend = ctx
+        .backend()
+        .map_or_else(|| "?".to_owned(), |b| b.name().to_owned());
+    if let ErrorType::HTTPStatus(code) = e.etype() {
+        let message = format!("request failed with status {code}");
+        return Some(if *code >= 500 {
+            ApiError::BadGateway { message }
+        } else {
+            ApiError::invalid(message)
+        });
+    }
+    match e.esource() {
+        ErrorSource::Downstream => match e.etype() {
+            ErrorType::ReadTimedout => Some(ApiError::invalid(
+                "timed out reading the request from the client",
+            )),
+            ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError => None,
+            _ => Some(ApiError::invalid(format!(
+                "malformed request: {}",
+                describe(e)
+            ))),
+        },
+        ErrorSource::Internal => Some(ApiError::Internal {
+            message: "internal error in the gateway".into(),
+        }),
+        _ => Some(match e.etype() {
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout => ApiError::GatewayTimeout {
+                message: format!(
+                    "backend `{backend}` did not respond in time ({})",
+                    e.etype().as_str()
+                ),
+            },
+            ErrorType::ConnectTimedout | ErrorType::TLSHandshakeTimedout => {
+                ApiError::GatewayTimeout {
+                    message: format!("timed out connecting to backend `{backend}`"),
+                }
+            }
+            t if *t == RETRYABLE_STATUS => ApiError::BadGateway {
+                message: format!("every deployment is overloaded (last: backend `{backend}`)"),
+            },
+            ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::TLSHandshakeFailure
+            | ErrorType::InvalidCert => ApiError::BadGateway {
+                message: format!("backend `{backend}` is unreachable ({})", describe(e)),
+            },
+            t if *t == NO_ADDRESS => ApiError::BadGateway {
+                message: format!("backend `{backend}` address cannot be resolved"),
+            },
+            _ => ApiError::BadGateway {
+                message: format!("backend `{backend}` failed: {}", describe(e)),
+            },
+        }),
+    }
+}
+
+/// `fail_to_proxy`: the request is over. Write a dialect error if the response has not
+/// started; if a stream already started, end it with an SSE error event.
+pub async fn fail_to_proxy(session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    let Some(err) = client_error(e, ctx) else {
+        ctx.error = Some("client_closed");
+        return FailToProxy {
+            error_code: 0,
+            can_reuse_downstream: false,
+        };
+    };
+    ctx.error = Some(
+        if e.esource() == &ErrorSource::Upstream || e.esource() == &ErrorSource::Unset {
+            error_kind(e)
+        } else {
+            err.code()
+        },
+    );
+    let code = err.status();
+    let body = Bytes::from(err.to_openai_body());
+    let written = session.response_written().map(|h| {
+        h.headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    });
+    match written {
+        None => {
+            if let Err(write_err) = write_error(session, ctx, code, body).await {
+                log::debug!(target: "llmgate::access", "could not write error response: {write_err}");
+            }
+        }
+        Some(true) => {
+            let mut event = b"data: ".to_vec();
+            event.extend_from_slice(&body);
+            event.extend_from_slice(b"\n\n");
+            let _ = session
+                .write_response_body(Some(Bytes::from(event)), true)
+                .await;
+        }
+        Some(false) => {}
+    }
+    FailToProxy {
+        error_code: code,
+        can_reuse_downstream: false,
+    }
+}
+
+async fn write_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    code: u16,
+    body: Bytes,
+) -> pingora::Result<()> {
+    let mut h = ResponseHeader::build(code, Some(4))?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body.len().to_string())?;
+    h.insert_header("x-request-id", ctx.request_id.as_str())?;
+    super::cors::decorate(&ctx.rt.config.cors, session.req_header(), &mut h)?;
+    ctx.local_status = Some(code);
+    session.set_keepalive(None);
+    session.write_response_header(Box::new(h), false).await?;
+    session.write_response_body(Some(body), true).await
+}

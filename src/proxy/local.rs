@@ -1,0 +1,134 @@
+//! Endpoints the gateway answers itself: probes, metrics, the index, and `/v1/models`.
+
+use pingora::prelude::{Result, Session};
+use serde_json::{Value, json};
+
+use super::ctx::RequestCtx;
+use super::respond;
+use crate::api::Route;
+use crate::api::error::ApiError;
+use crate::proxy::Gateway;
+
+/// Serves a local probe route.
+pub async fn serve(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    route: Route,
+) -> Result<()> {
+    match route {
+        Route::Livez => respond::json(session, ctx, 200, &json!({"status": "ok"})).await,
+        Route::Readyz => readyz(gw, session, ctx).await,
+        Route::Health => {
+            let body = health(gw, ctx);
+            respond::json(session, ctx, 200, &body).await
+        }
+        Route::Metrics => metrics(gw, session, ctx).await,
+        _ => {
+            let body = index(ctx);
+            respond::json(session, ctx, 200, &body).await
+        }
+    }
+}
+
+async fn readyz(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let (ready, models) = ctx.rt.readiness();
+    let draining = gw.lifecycle.is_draining();
+    let status = if draining {
+        "draining"
+    } else if ready {
+        "ready"
+    } else {
+        "not_ready"
+    };
+    let body = json!({"status": status, "generation": ctx.rt.generation, "models": models});
+    let code = if ready && !draining { 200 } else { 503 };
+    respond::json(session, ctx, code, &body).await
+}
+
+fn health(gw: &Gateway, ctx: &RequestCtx) -> Value {
+    let backends: Vec<Value> = ctx
+        .rt
+        .backends
+        .iter()
+        .map(|b| {
+            let detail = b.shared.detail();
+            let last_checked = detail
+                .last_checked
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs());
+            json!({
+                "name": b.config.name,
+                "kind": b.profile.display_name,
+                "kind_id": serde_json::to_value(b.config.kind).unwrap_or(Value::Null),
+                "url": b.config.url.to_string(),
+                "state": b.shared.state().as_str(),
+                "last_error": detail.last_error,
+                "last_checked_unix": last_checked,
+                "inflight": b.shared.inflight(),
+                "capabilities": b.capabilities.names(),
+            })
+        })
+        .collect();
+    let (ready, _) = ctx.rt.readiness();
+    json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": gw.metrics.uptime_seconds(),
+        "generation": ctx.rt.generation,
+        "inflight_requests": gw.lifecycle.inflight(),
+        "draining": gw.lifecycle.is_draining(),
+        "auth_enabled": ctx.rt.keys.is_enabled(),
+        "models": ctx.rt.served_models(),
+        "default_backend": ctx.rt.config.default_backend.map(|i| ctx.rt.backends[i].config.name.clone()),
+        "backends": backends,
+    })
+}
+
+async fn metrics(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    if !ctx.rt.config.metrics_enabled {
+        let err = ApiError::NotFound {
+            method: "GET".into(),
+            path: "/metrics (metrics are disabled)".into(),
+        };
+        return respond::error(session, ctx, &err).await;
+    }
+    let (body, content_type) = gw.metrics.encode();
+    respond::send(session, ctx, 200, &content_type, body.into(), &[]).await
+}
+
+fn index(ctx: &RequestCtx) -> Value {
+    json!({
+        "name": "llmgate",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "LLM API gateway: OpenAI-compatible passthrough in front of self-hosted inference runtimes",
+        "auth": if ctx.rt.keys.is_enabled() { "Authorization: Bearer <key> or x-api-key" } else { "disabled" },
+        "endpoints": {
+            "POST /v1/chat/completions": "OpenAI chat completions (JSON or SSE), proxied",
+            "POST /v1/completions": "OpenAI text completions, proxied",
+            "POST /v1/embeddings": "OpenAI embeddings, proxied",
+            "GET /v1/models": "the models this gateway serves",
+            "GET /livez": "liveness: 200 while the process runs",
+            "GET /readyz": "readiness: 200 when every model has a ready backend",
+            "GET /health": "backend states, version, uptime",
+            "GET /metrics": "Prometheus metrics",
+        },
+        "models": ctx.rt.served_models(),
+    })
+}
+
+/// `GET /v1/models`: the configured aliases in OpenAI's list shape. Returns `false` when
+/// nothing is configured and the default backend should answer instead.
+pub async fn models(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+    let served = ctx.rt.served_models();
+    if served.is_empty() && ctx.rt.config.default_backend.is_some() {
+        return Ok(false);
+    }
+    let created = gw.lifecycle.started_unix();
+    let data: Vec<Value> = served
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "llmgate"}))
+        .collect();
+    respond::json(session, ctx, 200, &json!({"object": "list", "data": data})).await?;
+    Ok(true)
+}

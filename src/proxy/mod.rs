@@ -1,0 +1,146 @@
+//! The Pingora `ProxyHttp` implementation. Each phase is a thin call into the module that
+//! owns it; the phases run in the order listed (see docs/architecture.md).
+
+mod access_log;
+mod cors;
+pub mod ctx;
+mod failure;
+mod local;
+mod request_filter;
+mod respond;
+mod response;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::{Error, HttpPeer, ProxyHttp, Result, Session};
+use pingora::proxy::FailToProxy;
+
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+pub use ctx::RequestCtx;
+
+/// The gateway: shared, hot-swappable runtime plus process-wide metrics and lifecycle.
+pub struct Gateway {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub metrics: Arc<Metrics>,
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.runtime.load_full())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match request_filter::run(self, session, ctx).await? {
+            request_filter::Outcome::Responded => Ok(true),
+            request_filter::Outcome::Proxy => Ok(false),
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        upstream::peer(ctx).await
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        failure::fail_to_connect(self, ctx, e)
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream::request_header(session, upstream_request, ctx)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream::request_body(body, end_of_stream, ctx);
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response::upstream_response(self, upstream_response, ctx)
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response::response_header(session, upstream_response, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        response::response_body(body, ctx);
+        Ok(None)
+    }
+
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        failure::error_while_proxy(self, session, e, ctx, client_reused)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        failure::fail_to_proxy(session, e, ctx).await
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _e: &Error) -> bool {
+        // A client that went away is routine, and the access log records it.
+        ctx.error == Some("client_closed")
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        access_log::record(self, session, e, ctx);
+    }
+}

@@ -1,0 +1,247 @@
+//! `request_filter`: match the route, answer local endpoints, authenticate, apply limits,
+//! read the body and decide which deployments may serve the request.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use pingora::prelude::{Result, Session};
+
+use super::ctx::RequestCtx;
+use super::{cors, local, respond};
+use crate::api::error::ApiError;
+use crate::api::{Capability, Route, openai, split_target};
+use crate::auth;
+use crate::proxy::Gateway;
+use crate::routing;
+
+/// What the filter decided.
+pub enum Outcome {
+    /// The gateway wrote the response; stop.
+    Responded,
+    /// Go upstream.
+    Proxy,
+}
+
+/// Runs the filter. Errors in the client's dialect are written here; `Err` is left for
+/// I/O failures on the client connection.
+pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<Outcome> {
+    ctx.request_id = request_id(session);
+    let server = &ctx.rt.config.server;
+    session.set_keepalive(Some(server.client_keepalive_timeout.as_secs().max(1)));
+    session.set_read_timeout(Some(server.client_read_timeout));
+
+    let header_bytes = header_size(session);
+    if header_bytes > server.max_header_bytes {
+        let err = ApiError::HeadersTooLarge {
+            limit: server.max_header_bytes,
+        };
+        respond::error(session, ctx, &err).await?;
+        return Ok(Outcome::Responded);
+    }
+
+    let target = session
+        .req_header()
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let (path, query) = split_target(&target);
+    let route = Route::from_path(path);
+    ctx.client.route = Some(route);
+    ctx.client.query = query.map(str::to_owned);
+    let method = session.req_header().method.clone();
+
+    if method == http::Method::OPTIONS
+        && session
+            .req_header()
+            .headers
+            .contains_key("access-control-request-method")
+    {
+        let extra = match cors::allowed_origin(&ctx.rt.config.cors, session.req_header()) {
+            Some(_) => cors::preflight_headers(session.req_header()),
+            None => Vec::new(),
+        };
+        respond::send(session, ctx, 204, "text/plain", Bytes::new(), &extra).await?;
+        return Ok(Outcome::Responded);
+    }
+    if route == Route::NotFound {
+        let err = ApiError::NotFound {
+            method: method.to_string(),
+            path: path.to_owned(),
+        };
+        respond::error(session, ctx, &err).await?;
+        return Ok(Outcome::Responded);
+    }
+    let head_on_get = method == http::Method::HEAD && route.method() == "GET";
+    if method.as_str() != route.method() && !head_on_get {
+        let err = ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_owned(),
+            allowed: route.method(),
+        };
+        respond::error(session, ctx, &err).await?;
+        return Ok(Outcome::Responded);
+    }
+    if route.is_local_probe() {
+        local::serve(gw, session, ctx, route).await?;
+        return Ok(Outcome::Responded);
+    }
+    ctx.guards.request = Some(gw.lifecycle.ticket());
+
+    if let Err(err) = admit(gw, session, ctx) {
+        respond::error(session, ctx, &err).await?;
+        return Ok(Outcome::Responded);
+    }
+
+    if route == Route::Models {
+        if local::models(gw, session, ctx).await? {
+            return Ok(Outcome::Responded);
+        }
+        // Nothing configured: the default backend lists what it serves.
+        ctx.upstream.candidates = routing::resolve(&ctx.rt, None, &[]).unwrap_or_default();
+        ctx.upstream.path_suffix = "/models";
+        return Ok(Outcome::Proxy);
+    }
+
+    match prepare_inference(session, ctx, route).await? {
+        Ok(()) => Ok(Outcome::Proxy),
+        Err(err) => {
+            respond::error(session, ctx, &err).await?;
+            Ok(Outcome::Responded)
+        }
+    }
+}
+
+/// The client's `x-request-id` when it is sane, else a fresh one.
+fn request_id(session: &Session) -> String {
+    session
+        .req_header()
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+fn header_size(session: &Session) -> usize {
+    let req = session.req_header();
+    req.uri.to_string().len()
+        + req
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+}
+
+/// Authentication, then rate and concurrency limits.
+fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), ApiError> {
+    let rt = &ctx.rt;
+    if rt.keys.is_enabled() {
+        let headers = &session.req_header().headers;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let presented = auth::presented_key(header("authorization"), header("x-api-key"));
+        match presented.and_then(|k| rt.keys.authenticate(k)) {
+            Some(id) => ctx.client.key_id = Some(id),
+            None => return Err(ApiError::Unauthorized),
+        }
+    }
+    let limit_key = match &ctx.client.key_id {
+        Some(id) => id.to_string(),
+        None => session
+            .client_addr()
+            .and_then(|a| a.as_inet().map(|i| format!("ip:{}", i.ip())))
+            .unwrap_or_else(|| "anonymous".into()),
+    };
+    let metric_key = ctx.client.key_id.as_deref().unwrap_or("anonymous");
+    if let Some(limiter) = &rt.rate_limiter
+        && let Err(retry_after_s) = limiter.check(&limit_key, Instant::now())
+    {
+        gw.metrics.rate_limited(metric_key);
+        return Err(ApiError::RateLimited { retry_after_s });
+    }
+    if let Some(limiter) = &rt.inflight_limiter {
+        match limiter.acquire(&limit_key) {
+            Ok(guard) => ctx.guards.key = Some(guard),
+            Err(limit) => {
+                gw.metrics.rate_limited(metric_key);
+                return Err(ApiError::TooManyInflight { limit });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads and inspects the body, then resolves the deployments that may serve it.
+async fn prepare_inference(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    route: Route,
+) -> Result<Result<(), ApiError>> {
+    let Some((suffix, capability)) = route.upstream() else {
+        return Ok(Err(ApiError::Internal {
+            message: "route has no upstream".into(),
+        }));
+    };
+    let body = match read_body(session, ctx.rt.config.server.max_body_bytes).await? {
+        Ok(body) => body,
+        Err(err) => return Ok(Err(err)),
+    };
+    let summary = match openai::inspect(&body) {
+        Ok(s) => s,
+        Err(err) => return Ok(Err(err)),
+    };
+    let mut needs = vec![capability];
+    if summary.stream {
+        needs.push(Capability::Streaming);
+    }
+    if summary.has_tools {
+        needs.push(Capability::Tools);
+    }
+    let candidates = match routing::resolve(&ctx.rt, summary.model.as_deref(), &needs) {
+        Ok(c) => c,
+        Err(err) => return Ok(Err(err)),
+    };
+    ctx.upstream.candidates = candidates;
+    ctx.upstream.path_suffix = suffix;
+    ctx.client.body = Some(body);
+    ctx.client.summary = summary;
+    Ok(Ok(()))
+}
+
+/// Reads the whole request body, refusing more than `limit` bytes.
+///
+/// The body is read here, before `upstream_peer`, because routing needs its `model`.
+/// Pingora 0.9.1 then only forwards a pre-read body by replaying its retry buffer, which
+/// holds 64 KiB (cloudflare/pingora#780, #575); our vendored pingora-proxy (see
+/// vendor/README.md) calls `request_body_filter` once at the end instead, and that filter
+/// emits the body we keep in the context. Retry buffering must still be enabled before the
+/// first read, so bodies up to 64 KiB also work on an unpatched build.
+async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, ApiError>> {
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Ok(Err(ApiError::PayloadTooLarge { limit }));
+    }
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get("expect")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        session.write_continue_response().await?;
+    }
+    session.enable_retry_buffering();
+    let capacity = declared.map_or(16 * 1024, |len| usize::try_from(len).unwrap_or(0));
+    let mut body = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = session.read_request_body().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(Err(ApiError::PayloadTooLarge { limit }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body.freeze()))
+}

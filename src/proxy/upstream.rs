@@ -1,0 +1,141 @@
+//! The upstream side of a request: choosing the backend for each attempt, the request
+//! header it gets, and the body it gets.
+
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use pingora::prelude::{Error, ErrorType, HttpPeer, Result, Session};
+
+use super::ctx::RequestCtx;
+use crate::api::openai;
+use crate::routing;
+
+/// Marks an attempt that failed before any address could be used.
+pub const NO_ADDRESS: ErrorType = ErrorType::Custom("backend address unresolved");
+
+/// `upstream_peer`: runs at the start of every attempt, including retries.
+pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    let rt = std::sync::Arc::clone(&ctx.rt);
+    let Some(pick) = routing::choose(&rt, &ctx.upstream.candidates, &ctx.upstream.tried) else {
+        return Error::e_explain(ErrorType::ConnectNoRoute, "no backend left to try");
+    };
+    let candidate = ctx.upstream.candidates[pick].clone();
+    let backend = &rt.backends[candidate.backend];
+    ctx.upstream.tried.push(candidate.backend);
+    ctx.upstream.current = Some(candidate.backend);
+    ctx.upstream.attempts += 1;
+    ctx.upstream.body = ctx
+        .client
+        .body
+        .as_ref()
+        .map(|body| match &candidate.upstream_model {
+            Some(model) => openai::with_model(body, &ctx.client.summary, model),
+            None => body.clone(),
+        });
+    // The previous attempt's guard (if any) is released here.
+    ctx.guards.backend = Some(backend.track_inflight());
+    let Some(addr) = backend.ensure_addr().await else {
+        let mut e = Error::explain(
+            NO_ADDRESS,
+            format!("cannot resolve `{}`", backend.config.url.host),
+        );
+        e.set_retry(ctx.has_untried_candidate());
+        return Err(e);
+    };
+    Ok(Box::new(backend.peer(addr)))
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials never go upstream.
+const STRIPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "authorization",
+    "x-api-key",
+    "content-length",
+    "host",
+];
+
+/// `upstream_request_filter`: the path under the backend's base URL, header hygiene, the
+/// backend's own key, forwarding headers, and framing for the body we will send.
+pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    let Some(backend) = ctx.backend() else {
+        return Error::e_explain(ErrorType::InternalError, "no backend chosen");
+    };
+    let url = &backend.config.url;
+    let mut path = format!("{}{}", url.base_path, ctx.upstream.path_suffix);
+    if let Some(q) = &ctx.client.query {
+        path.push('?');
+        path.push_str(q);
+    }
+    let uri = path
+        .parse::<http::Uri>()
+        .map_err(|e| Error::because(ErrorType::InternalError, "building upstream path", e))?;
+    req.set_uri(uri);
+
+    // Headers named in `Connection` are hop-by-hop too.
+    let listed: Vec<String> = req
+        .headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in STRIPPED
+        .iter()
+        .copied()
+        .chain(listed.iter().map(String::as_str))
+    {
+        req.remove_header(name);
+    }
+
+    req.insert_header("host", url.authority())?;
+    if let Some(key) = &backend.config.api_key {
+        req.insert_header("authorization", format!("Bearer {}", key.expose()))?;
+    }
+    let client_ip = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string());
+    if let Some(ip) = client_ip {
+        let forwarded_for = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prior) => format!("{prior}, {ip}"),
+            None => ip,
+        };
+        req.insert_header("x-forwarded-for", forwarded_for)?;
+    }
+    req.insert_header("x-forwarded-proto", "http")?;
+    req.insert_header("x-request-id", ctx.request_id.as_str())?;
+    match &ctx.upstream.body {
+        Some(body) => {
+            req.insert_header("content-length", body.len().to_string())?;
+        }
+        None => {
+            if req.method != http::Method::GET {
+                req.insert_header("content-length", "0")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `request_body_filter`: the body was read in `request_filter`; Pingora (patched, see
+/// vendor/README.md) calls this once per attempt with `end_of_stream`, and we emit the
+/// attempt's body in one piece.
+pub fn request_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &RequestCtx) {
+    if let Some(ours) = &ctx.upstream.body {
+        *body = end_of_stream.then(|| ours.clone());
+    }
+}

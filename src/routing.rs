@@ -1,0 +1,210 @@
+//! Model routing: which deployments may serve a request, and which one to try next.
+
+use crate::api::Capability;
+use crate::api::error::ApiError;
+use crate::runtime::Runtime;
+
+/// A deployment that can serve the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Index into `Runtime::backends`.
+    pub backend: usize,
+    /// The model name to send upstream; `None` keeps the client's body unchanged.
+    pub upstream_model: Option<String>,
+}
+
+/// The deployments for `model` that have every capability in `needs`.
+///
+/// # Errors
+/// 400 without a model (and no default backend), 404 for an unknown model, 501 when no
+/// deployment of the model has a needed capability.
+pub fn resolve(
+    rt: &Runtime,
+    model: Option<&str>,
+    needs: &[Capability],
+) -> Result<Vec<Candidate>, ApiError> {
+    let listed = model.and_then(|m| rt.config.models.get(m));
+    let candidates: Vec<Candidate> = match (listed, rt.config.default_backend) {
+        (Some(deployments), _) => deployments
+            .iter()
+            .map(|d| Candidate {
+                backend: d.backend,
+                upstream_model: Some(d.upstream_model.clone()),
+            })
+            .collect(),
+        (None, Some(default)) => vec![Candidate {
+            backend: default,
+            upstream_model: None,
+        }],
+        (None, None) => {
+            return Err(match model {
+                None => ApiError::InvalidRequest {
+                    message: "you must provide a model parameter".into(),
+                    param: Some("model"),
+                },
+                Some(m) => ApiError::ModelNotFound {
+                    model: m.to_owned(),
+                    served: rt.served_models(),
+                },
+            });
+        }
+    };
+    let mut missing = None;
+    let capable: Vec<Candidate> = candidates
+        .into_iter()
+        .filter(|c| {
+            let backend = &rt.backends[c.backend];
+            match needs.iter().find(|n| !backend.capabilities.supports(**n)) {
+                Some(need) => {
+                    missing.get_or_insert((c.backend, *need));
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    match (capable.is_empty(), missing) {
+        (true, Some((backend, need))) => {
+            let b = &rt.backends[backend];
+            Err(ApiError::NotImplemented {
+                backend: b.config.name.clone(),
+                display: b.profile.display_name,
+                capability: need.as_str(),
+            })
+        }
+        _ => Ok(capable),
+    }
+}
+
+/// Picks the next candidate to try: untried first, healthy before unhealthy, then the one
+/// with the fewest requests in flight, rotating among equals. Returns an index into
+/// `candidates`.
+pub fn choose(rt: &Runtime, candidates: &[Candidate], tried: &[usize]) -> Option<usize> {
+    let untried: Vec<usize> = (0..candidates.len())
+        .filter(|i| !tried.contains(&candidates[*i].backend))
+        .collect();
+    let score = |i: usize| {
+        let shared = &rt.backends[candidates[i].backend].shared;
+        (!shared.state().is_routable(), shared.inflight())
+    };
+    let best = untried.iter().map(|i| score(*i)).min()?;
+    let equals: Vec<usize> = untried.into_iter().filter(|i| score(*i) == best).collect();
+    let pick = rt.next_round_robin() % equals.len();
+    Some(equals[pick])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::HealthState;
+    use crate::config::{Config, ConfigSource};
+
+    fn runtime(yaml: &str) -> Runtime {
+        let cfg = Config::from_yaml_str(yaml, ConfigSource::Environment, Box::new(|_| None))
+            .expect("valid config");
+        Runtime::build(cfg, 1, None)
+    }
+
+    const TWO: &str = "
+backends:
+  - {name: a, kind: vllm, url: 'http://127.0.0.1:1/v1'}
+  - {name: t, kind: tgi, url: 'http://127.0.0.1:2/v1'}
+models:
+  chat:
+    deployments:
+      - {backend: a, upstream_model: org/Chat-7B}
+      - {backend: t}
+  embed: {backend: t}
+";
+
+    #[test]
+    fn aliases_map_to_deployments_with_upstream_names() {
+        let rt = runtime(TWO);
+        let c = resolve(&rt, Some("chat"), &[Capability::Chat]).expect("routable");
+        assert_eq!(
+            c,
+            vec![
+                Candidate {
+                    backend: 0,
+                    upstream_model: Some("org/Chat-7B".into())
+                },
+                Candidate {
+                    backend: 1,
+                    upstream_model: Some("chat".into())
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_model_lists_served_models() {
+        let rt = runtime(TWO);
+        let err = resolve(&rt, Some("gpt-4"), &[Capability::Chat]).expect_err("unknown");
+        assert_eq!(
+            err,
+            ApiError::ModelNotFound {
+                model: "gpt-4".into(),
+                served: vec!["chat".into(), "embed".into()]
+            }
+        );
+        let err = resolve(&rt, None, &[Capability::Chat]).expect_err("no model");
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn missing_capability_is_501_naming_backend() {
+        let rt = runtime(TWO);
+        let err = resolve(&rt, Some("embed"), &[Capability::Embeddings])
+            .expect_err("tgi has no embeddings");
+        assert_eq!(
+            err.to_string(),
+            "backend `t` (Hugging Face TGI) does not support embeddings"
+        );
+        // A model with one capable deployment keeps only that one.
+        let c = resolve(&rt, Some("chat"), &[Capability::Embeddings]).expect("vllm can");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].backend, 0);
+    }
+
+    #[test]
+    fn default_backend_takes_unknown_models_unchanged() {
+        let rt = runtime(
+            "backends: [{name: d, kind: ollama, url: 'http://127.0.0.1:3'}]\ndefault_backend: d\n",
+        );
+        let c = resolve(&rt, Some("anything:7b"), &[Capability::Chat]).expect("default");
+        assert_eq!(
+            c,
+            vec![Candidate {
+                backend: 0,
+                upstream_model: None
+            }]
+        );
+    }
+
+    #[test]
+    fn choose_prefers_healthy_then_untried() {
+        let rt = runtime(TWO);
+        let c = resolve(&rt, Some("chat"), &[Capability::Chat]).expect("routable");
+        rt.backends[0]
+            .shared
+            .set_state(HealthState::Down, Some("refused".into()));
+        rt.backends[1].shared.set_state(HealthState::Ready, None);
+        assert_eq!(choose(&rt, &c, &[]), Some(1));
+        assert_eq!(
+            choose(&rt, &c, &[1]),
+            Some(0),
+            "a down backend is still tried last"
+        );
+        assert_eq!(choose(&rt, &c, &[0, 1]), None);
+    }
+
+    #[test]
+    fn choose_prefers_fewer_inflight() {
+        let rt = runtime(TWO);
+        let c = resolve(&rt, Some("chat"), &[Capability::Chat]).expect("routable");
+        let _busy = rt.backends[0].track_inflight();
+        for _ in 0..4 {
+            assert_eq!(choose(&rt, &c, &[]), Some(1));
+        }
+    }
+}

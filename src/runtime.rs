@@ -1,0 +1,89 @@
+//! One generation of the running configuration: validated config plus the objects built
+//! from it (backends with their health, key ring, limiters). The proxy holds it in an
+//! `ArcSwap`; each request takes one snapshot when it starts and keeps it to the end, so a
+//! reload never changes the rules under an in-flight request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::auth::KeyRing;
+use crate::backends::Backend;
+use crate::config::Config;
+use crate::limits::{InflightLimiter, RateLimiter};
+
+#[derive(Debug)]
+pub struct Runtime {
+    pub generation: u64,
+    pub config: Config,
+    pub backends: Vec<Backend>,
+    pub keys: KeyRing,
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+    pub inflight_limiter: Option<Arc<InflightLimiter>>,
+    /// Rotates the choice among equally good deployments.
+    round_robin: AtomicUsize,
+}
+
+impl Runtime {
+    /// Builds generation `generation` from `config`. Backend health and limiter state carry
+    /// over from `previous` where the backend or the limit settings did not change.
+    pub fn build(config: Config, generation: u64, previous: Option<&Runtime>) -> Runtime {
+        let backends = config
+            .backends
+            .iter()
+            .map(|bc| {
+                let old =
+                    previous.and_then(|p| p.backends.iter().find(|b| b.config.name == bc.name));
+                Backend::new(bc.clone(), old)
+            })
+            .collect();
+        let rate_limiter = config.rate_limit.map(|settings| {
+            previous
+                .and_then(|p| p.rate_limiter.as_ref())
+                .filter(|l| l.settings() == settings)
+                .map_or_else(|| Arc::new(RateLimiter::new(settings)), Arc::clone)
+        });
+        let inflight_limiter = config.max_inflight_per_key.map(|limit| {
+            previous
+                .and_then(|p| p.inflight_limiter.as_ref())
+                .filter(|l| l.limit() == limit)
+                .map_or_else(|| Arc::new(InflightLimiter::new(limit)), Arc::clone)
+        });
+        Runtime {
+            generation,
+            keys: KeyRing::new(config.keys.clone()),
+            config,
+            backends,
+            rate_limiter,
+            inflight_limiter,
+            round_robin: AtomicUsize::new(0),
+        }
+    }
+
+    /// The client-facing model names, sorted.
+    pub fn served_models(&self) -> Vec<String> {
+        self.config.models.keys().cloned().collect()
+    }
+
+    pub(crate) fn next_round_robin(&self) -> usize {
+        self.round_robin.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether every model has at least one ready deployment, with the detail per model.
+    /// The default backend counts as a model named `*`.
+    pub fn readiness(&self) -> (bool, BTreeMap<String, bool>) {
+        let ready = |i: usize| self.backends[i].shared.state().is_ready();
+        let mut detail: BTreeMap<String, bool> = self
+            .config
+            .models
+            .iter()
+            .map(|(alias, deployments)| {
+                (alias.clone(), deployments.iter().any(|d| ready(d.backend)))
+            })
+            .collect();
+        if let Some(i) = self.config.default_backend {
+            detail.insert("*".into(), ready(i));
+        }
+        (detail.values().all(|r| *r), detail)
+    }
+}

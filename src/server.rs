@@ -1,0 +1,175 @@
+//! Assembling the Pingora server: the proxy service, the health checker, the SIGHUP
+//! reloader, and how the process stops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::prelude::Server;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::background_service;
+use tokio::sync::Notify;
+
+use crate::backends::health::HealthChecker;
+use crate::config::{Config, Overrides};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::proxy::Gateway;
+use crate::reload::{Reloader, SharedEnv, SighupListener};
+use crate::runtime::Runtime;
+
+/// How the server is assembled.
+pub struct BuildOptions {
+    /// Install the SIGHUP reload handler (the binary does; in-process tests call
+    /// [`GatewayHandle::reload`] instead).
+    pub reload_on_sighup: bool,
+    /// Variable lookup for reloads.
+    pub env: SharedEnv,
+    /// Command-line listen overrides, re-applied on every reload.
+    pub overrides: Overrides,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            reload_on_sighup: true,
+            env: Arc::new(|k| std::env::var(k).ok()),
+            overrides: Overrides::default(),
+        }
+    }
+}
+
+/// What a running gateway exposes to its owner.
+#[derive(Clone)]
+pub struct GatewayHandle {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub metrics: Arc<Metrics>,
+    pub lifecycle: Arc<Lifecycle>,
+    reloader: Arc<Reloader>,
+}
+
+impl GatewayHandle {
+    /// Same as SIGHUP: reload the configuration source.
+    ///
+    /// # Errors
+    /// The new configuration's problems; the running one is kept.
+    pub fn reload(&self) -> Result<u64, crate::config::ConfigError> {
+        self.reloader.reload()
+    }
+}
+
+/// Builds the server for `config`. Call [`Server::run`] (or `run_forever`) on the result.
+pub fn build_server(config: Config, options: BuildOptions) -> (Server, GatewayHandle) {
+    let conf = ServerConf {
+        threads: config.server.threads,
+        // SIGTERM drains in our own watcher (see `SignalWatch`); the grace period only
+        // applies to a graceful upgrade (SIGQUIT).
+        grace_period_seconds: Some(config.server.shutdown_grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let metrics = Arc::new(Metrics::new());
+    let lifecycle = Arc::new(Lifecycle::new(Arc::clone(&metrics)));
+    let listen = config.server.listen_addr();
+    let source = config.source.clone();
+    metrics.register_keys(config.keys.iter().map(|k| &*k.id).chain(["anonymous"]));
+    let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(config, 1, None)));
+    metrics.config_loaded(true, 1);
+    let health_wake = Arc::new(Notify::new());
+    let reloader = Arc::new(Reloader::new(
+        source,
+        options.env,
+        options.overrides,
+        Arc::clone(&runtime),
+        Arc::clone(&metrics),
+        Arc::clone(&health_wake),
+    ));
+
+    let gateway = Gateway {
+        runtime: Arc::clone(&runtime),
+        metrics: Arc::clone(&metrics),
+        lifecycle: Arc::clone(&lifecycle),
+    };
+    let mut proxy =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "llmgate");
+    proxy.add_tcp(&listen);
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "health-checks",
+        HealthChecker {
+            runtime: Arc::clone(&runtime),
+            metrics: Arc::clone(&metrics),
+            wake: health_wake,
+        },
+    ));
+    if options.reload_on_sighup {
+        server.add_service(background_service(
+            "config-reload",
+            SighupListener(Arc::clone(&reloader)),
+        ));
+    }
+    let handle = GatewayHandle {
+        runtime,
+        metrics,
+        lifecycle,
+        reloader,
+    };
+    (server, handle)
+}
+
+/// Process signals: SIGTERM drains (readiness goes 503, in-flight requests finish, up to
+/// the grace period) and exits; SIGINT exits at once; SIGQUIT hands the listeners to a
+/// new process (`llmgate -u`) as Pingora does.
+///
+/// Pingora's own SIGTERM handling sleeps the full grace period even when idle; draining
+/// here exits as soon as the last request is done.
+pub struct SignalWatch {
+    pub lifecycle: Arc<Lifecycle>,
+    pub grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for SignalWatch {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) else {
+            log::error!(target: "llmgate::server", "cannot install signal handlers");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                self.lifecycle.start_draining();
+                let deadline = Instant::now() + self.grace;
+                log::info!(target: "llmgate::server", "SIGTERM: draining {} in-flight request(s), up to {} s",
+                    self.lifecycle.inflight(), self.grace.as_secs());
+                while self.lifecycle.inflight() > 0 && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                log::info!(target: "llmgate::server", "drained; exiting");
+                ShutdownSignal::FastShutdown
+            }
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        }
+    }
+}
+
+/// Runs a built server until a signal stops it.
+pub fn run(server: Server, handle: &GatewayHandle) {
+    let grace = handle.runtime.load().config.server.shutdown_grace;
+    server.run(RunArgs {
+        shutdown_signal: Box::new(SignalWatch {
+            lifecycle: Arc::clone(&handle.lifecycle),
+            grace,
+        }),
+    });
+}

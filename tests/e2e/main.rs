@@ -1,0 +1,9 @@
+//! End-to-end tests: one binary (linking Pingora once), one module per area.
+
+mod harness;
+
+mod auth_limits;
+mod local_endpoints;
+mod openai_passthrough;
+mod reload;
+mod routing_failover;
