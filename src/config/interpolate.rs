@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserializer;
 
 /// Looks up an environment variable.
 pub type EnvSource = dyn Fn(&str) -> Option<String>;
@@ -71,48 +71,103 @@ fn missing(name: &str) -> String {
     format!("environment variable `{name}` is not set")
 }
 
+// The expansion runs inside serde visitors on purpose: an error raised while serde_yaml is
+// visiting a scalar carries that scalar's key path and line; one raised after the value
+// was deserialized only gets the enclosing mapping's.
+
+struct StringVisitor;
+
+impl serde::de::Visitor<'_> for StringVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        expand(v).map_err(E::custom)
+    }
+}
+
 /// `deserialize_with` for an interpolated `String`.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let raw = String::deserialize(d)?;
-    expand(&raw).map_err(serde::de::Error::custom)
+    d.deserialize_str(StringVisitor)
+}
+
+struct OptStringVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OptStringVisitor {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        string(d).map(Some)
+    }
 }
 
 /// `deserialize_with` for an interpolated `Option<String>`.
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        Some(raw) => expand(&raw).map(Some).map_err(serde::de::Error::custom),
-        None => Ok(None),
+    d.deserialize_option(OptStringVisitor)
+}
+
+struct NumberVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T> serde::de::Visitor<'_> for NumberVisitor<T>
+where
+    T: FromStr + TryFrom<u64>,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a number, or a string such as \"${{VAR}}\", for a {}",
+            std::any::type_name::<T>()
+        )
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        T::try_from(v).map_err(|_| {
+            E::custom(format!(
+                "{v} is out of range for a {}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        let v = u64::try_from(v).map_err(|_| E::custom(format!("{v} must not be negative")))?;
+        self.visit_u64(v)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        let text = expand(v).map_err(E::custom)?;
+        text.trim()
+            .parse()
+            .map_err(|e| E::custom(format!("`{text}`: {e}")))
     }
 }
 
-/// A number written either natively (`8000`) or as an interpolated string (`"${PORT}"`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrString<T> {
-    Number(T),
-    String(String),
-}
-
-/// `deserialize_with` for a number that may come from the environment.
+/// `deserialize_with` for a number that may come from the environment (`"${PORT}"`).
 pub fn number<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
-    T: FromStr + Deserialize<'de>,
+    T: FromStr + TryFrom<u64>,
     T::Err: std::fmt::Display,
 {
-    match NumberOrString::<T>::deserialize(d) {
-        Ok(NumberOrString::Number(n)) => Ok(n),
-        Ok(NumberOrString::String(raw)) => {
-            let text = expand(&raw).map_err(serde::de::Error::custom)?;
-            text.trim()
-                .parse()
-                .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}")))
-        }
-        Err(_) => Err(serde::de::Error::custom(format!(
-            "expected a number, or a string such as \"${{VAR}}\", for a {}",
-            std::any::type_name::<T>()
-        ))),
-    }
+    d.deserialize_any(NumberVisitor(std::marker::PhantomData))
 }
 
 #[cfg(test)]

@@ -109,10 +109,20 @@ pub fn line_of(text: &str, path: &KeyPath) -> Option<usize> {
     let mut pos = 0usize;
     let mut parent_indent: Option<usize> = None;
     let mut found = None;
+    // When the rest of the path is inside a flow collection (`{a: 1}`) on the line found
+    // so far, that line is the best answer.
+    let partial = |found: Option<usize>| {
+        found.filter(|line| {
+            all.iter()
+                .any(|e| e.line == *line && e.content.contains(['{', '[']))
+        })
+    };
     for seg in &path.0 {
-        let block_indent = all.get(pos).map(|e| e.indent)?;
+        let Some(block_indent) = all.get(pos).map(|e| e.indent) else {
+            return partial(found);
+        };
         if parent_indent.is_some_and(|p| block_indent <= p) && !matches!(seg, Seg::Index(_)) {
-            return None;
+            return partial(found);
         }
         // Items of a sequence may sit at the same indent as their parent key (`a:\n- x`).
         let seeking_item = matches!(seg, Seg::Index(_));
@@ -143,7 +153,9 @@ pub fn line_of(text: &str, path: &KeyPath) -> Option<usize> {
                 _ => {}
             }
         }
-        let i = hit?;
+        let Some(i) = hit else {
+            return partial(found);
+        };
         found = Some(all[i].line);
         parent_indent = Some(all[i].indent);
         pos = i + 1;
@@ -214,7 +226,18 @@ models:
     fn missing_paths_have_no_line() {
         assert_eq!(line_of(DOC, &p(&[k("server"), k("host")])), None);
         assert_eq!(line_of(DOC, &p(&[k("backends"), Seg::Index(5)])), None);
-        assert_eq!(line_of("a: {b: 1}", &p(&[k("a"), k("b")])), None);
+        assert_eq!(
+            line_of("a: {b: 1}", &p(&[k("a"), k("b")])),
+            Some(1),
+            "flow: the enclosing line"
+        );
+        assert_eq!(
+            line_of(
+                "x: 1\na:\n  - {b: 1}\n",
+                &p(&[k("a"), Seg::Index(0), k("b")])
+            ),
+            Some(3)
+        );
     }
 
     #[test]

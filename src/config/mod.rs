@@ -10,6 +10,9 @@ pub mod interpolate;
 pub mod locate;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

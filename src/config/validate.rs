@@ -193,6 +193,9 @@ fn cors(c: &file::Cors, issues: &mut Issues) {
 
 /// Parses a backend URL as given to the OpenAI SDK.
 pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
+    if !raw.contains("://") {
+        return Err(format!("`{raw}` needs a scheme, e.g. `http://{raw}`"));
+    }
     let uri: http::Uri = raw
         .parse()
         .map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
@@ -200,7 +203,7 @@ pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
         Some("http") => false,
         Some("https") => true,
         Some(other) => return Err(format!("`{raw}`: scheme `{other}` is not http or https")),
-        None => return Err(format!("`{raw}` needs a scheme, e.g. http://{raw}")),
+        None => return Err(format!("`{raw}` needs a scheme, e.g. `http://{raw}`")),
     };
     let authority = uri
         .authority()

@@ -197,15 +197,16 @@ async fn prepare_inference(
     if summary.has_tools {
         needs.push(Capability::Tools);
     }
-    let candidates = match routing::resolve(&ctx.rt, summary.model.as_deref(), &needs) {
-        Ok(c) => c,
-        Err(err) => return Ok(Err(err)),
-    };
-    ctx.upstream.candidates = candidates;
-    ctx.upstream.path_suffix = suffix;
-    ctx.client.body = Some(body);
     ctx.client.summary = summary;
-    Ok(Ok(()))
+    ctx.client.body = Some(body);
+    ctx.upstream.path_suffix = suffix;
+    match routing::resolve(&ctx.rt, ctx.client.summary.model.as_deref(), &needs) {
+        Ok(candidates) => {
+            ctx.upstream.candidates = candidates;
+            Ok(Ok(()))
+        }
+        Err(err) => Ok(Err(err)),
+    }
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes.
