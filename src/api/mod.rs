@@ -1,6 +1,7 @@
 //! Wire formats and the route table. Pure code: nothing in `api` may import `pingora_*`,
 //! so everything here is unit-testable without a socket.
 
+pub mod anthropic;
 pub mod error;
 pub mod openai;
 

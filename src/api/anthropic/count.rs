@@ -1,0 +1,101 @@
+//! Token counting for `count_tokens` when the backend cannot count exactly (spec §8.3).
+
+use serde_json::Value;
+
+use super::request::Normalized;
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn text_len(v: &Value) -> usize {
+    v.as_str().map_or(0, chars)
+}
+
+/// `max(1, ceil(chars / 4) + 1600 × images)` over system, messages and tools.
+pub fn heuristic(req: &Normalized) -> u64 {
+    let mut total = req.system.iter().map(|s| chars(s)).sum::<usize>();
+    let mut images = 0usize;
+    for m in &req.messages {
+        for b in &m.blocks {
+            let v = &b.value;
+            total += match b.kind() {
+                "text" => text_len(&v["text"]),
+                "thinking" => text_len(&v["thinking"]),
+                "tool_use" => text_len(&v["name"]) + chars(&v["input"].to_string()),
+                "tool_result" => match &v["content"] {
+                    Value::String(s) => chars(s),
+                    Value::Array(parts) => parts
+                        .iter()
+                        .map(|p| {
+                            if p["type"] == "image" {
+                                images += 1;
+                            }
+                            if p["type"] == "text" {
+                                text_len(&p["text"])
+                            } else {
+                                0
+                            }
+                        })
+                        .sum(),
+                    _ => 0,
+                },
+                "image" => {
+                    images += 1;
+                    0
+                }
+                "document" if v["source"]["type"] == "text" => {
+                    text_len(&v["source"]["data"]) + text_len(&v["title"]) + text_len(&v["context"])
+                }
+                _ => 0,
+            };
+        }
+    }
+    for t in &req.tools {
+        total += text_len(&t["name"])
+            + text_len(&t["description"])
+            + chars(&t["input_schema"].to_string());
+    }
+    let estimate = total.div_ceil(4) + 1600 * images;
+    estimate.max(1) as u64
+}
+
+/// Bodies for the exact counters (§8.2), built from the translated OpenAI request so the
+/// count covers exactly what the backend would render.
+pub mod exact {
+    use serde_json::{Map, Value, json};
+
+    /// vLLM: `POST {root}/tokenize` → `{"count": N}`.
+    pub fn vllm_tokenize(openai: &Value) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), openai["model"].clone());
+        body.insert("messages".into(), openai["messages"].clone());
+        if let Some(tools) = openai.get("tools") {
+            body.insert("tools".into(), tools.clone());
+        }
+        body.insert("add_generation_prompt".into(), json!(true));
+        Value::Object(body)
+    }
+
+    /// llama.cpp step 1: `POST {root}/apply-template` → `{"prompt": P}`.
+    pub fn llamacpp_apply_template(openai: &Value) -> Value {
+        let mut body = Map::new();
+        body.insert("messages".into(), openai["messages"].clone());
+        if let Some(tools) = openai.get("tools") {
+            body.insert("tools".into(), tools.clone());
+        }
+        Value::Object(body)
+    }
+
+    /// llama.cpp step 2: `POST {root}/tokenize` → `{"tokens": [...]}`. The rendered
+    /// template already holds the BOS text, hence no special tokens are added.
+    pub fn llamacpp_tokenize(prompt: &str) -> Value {
+        json!({"content": prompt, "add_special": false, "parse_special": true})
+    }
+
+    /// The server root of an OpenAI base path (`/v1` → ``): the tokenizer routes are
+    /// mounted at the root.
+    pub fn root_path(base_path: &str) -> &str {
+        base_path.strip_suffix("/v1").unwrap_or(base_path)
+    }
+}

@@ -1,0 +1,484 @@
+//! The streaming translator (spec §6): OpenAI chat-completion SSE bytes in, Anthropic
+//! Messages SSE bytes out, one upstream chunk at a time.
+//!
+//! It is a pure state machine. Its output does not depend on how the input is chunked: the
+//! framer emits whole events only, and every decision is made per event. Ids come from an
+//! injectable source so tests can check that byte for byte.
+//!
+//! Output grammar (§6.3): `message_start ping (block | ping)* (message_delta message_stop |
+//! error)`, blocks strictly sequential with contiguous indices, one block open at a time,
+//! no empty deltas, thinking blocks closed by a `signature_delta`, tool blocks carrying at
+//! least one `input_json_delta`, exactly one `message_delta` with the full usage.
+
+use serde_json::{Value, json};
+
+use super::error::from_stream_error;
+use super::request::Normalized;
+use super::response::{parse_args, stop_reason, usage};
+use super::sse::{PING, SseFramer, write_event};
+use super::{AnthropicError, count, ids};
+
+/// Produces generated ids: called with `"msg_"`, `"toolu_"` or `"sig_"`.
+pub type IdSource = Box<dyn FnMut(&'static str) -> String + Send + Sync>;
+
+/// Random ids, as in production.
+pub fn random_ids() -> IdSource {
+    Box::new(ids::generate)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    None,
+    Text,
+    Thinking,
+    Tool(usize),
+}
+
+#[derive(Debug, Default)]
+struct Tool {
+    up_index: i64,
+    up_id: Option<String>,
+    id: Option<String>,
+    name: String,
+    pending: String,
+    emitted: String,
+    started: bool,
+}
+
+/// Where the translator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing written yet.
+    Idle,
+    Streaming,
+    /// `message_stop` or `error` written; nothing follows.
+    Finished,
+}
+
+pub struct StreamTranslator {
+    model: String,
+    stop_sequences: Vec<String>,
+    input_estimate: Value,
+    buffered_tool_args: bool,
+    request_id: String,
+    ids: IdSource,
+    framer: SseFramer,
+    phase: Phase,
+    next_index: usize,
+    open: Open,
+    pending_text: String,
+    pending_thinking: String,
+    tools: Vec<Tool>,
+    finish_reason: Option<String>,
+    matched_stop: Option<Value>,
+    usage: Option<Value>,
+    out_chars: usize,
+    error: Option<AnthropicError>,
+    done: bool,
+}
+
+impl std::fmt::Debug for StreamTranslator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamTranslator({:?})", self.phase)
+    }
+}
+
+impl StreamTranslator {
+    pub fn new(
+        req: &Normalized,
+        buffered_tool_args: bool,
+        request_id: String,
+        ids: IdSource,
+    ) -> StreamTranslator {
+        StreamTranslator {
+            model: req.model.clone(),
+            stop_sequences: req.stop_sequences.clone(),
+            input_estimate: json!(count::heuristic(req)),
+            buffered_tool_args,
+            request_id,
+            ids,
+            framer: SseFramer::default(),
+            phase: Phase::Idle,
+            next_index: 0,
+            open: Open::None,
+            pending_text: String::new(),
+            pending_thinking: String::new(),
+            tools: Vec::new(),
+            finish_reason: None,
+            matched_stop: None,
+            usage: None,
+            out_chars: 0,
+            error: None,
+            done: false,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// `message_start` and the first `ping`; written as soon as the upstream said 200.
+    pub fn start(&mut self, out: &mut Vec<u8>) {
+        if self.phase != Phase::Idle {
+            return;
+        }
+        self.phase = Phase::Streaming;
+        let id = (self.ids)("msg_");
+        let message = json!({
+            "type": "message_start",
+            "message": {
+                "id": id, "type": "message", "role": "assistant", "model": self.model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            }
+        });
+        write_event(out, "message_start", &message);
+        out.extend_from_slice(PING);
+    }
+
+    /// Translates a chunk of upstream bytes.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.start(out);
+        let mut events = Vec::new();
+        self.framer.feed(chunk, &mut |e| events.push(e.to_owned()));
+        for e in events {
+            self.on_event(&e, out);
+        }
+    }
+
+    /// The upstream body ended (with or without `[DONE]`).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.start(out);
+        let mut events = Vec::new();
+        self.framer.finish(&mut |e| events.push(e.to_owned()));
+        for e in events {
+            self.on_event(&e, out);
+        }
+        if self.phase != Phase::Finished {
+            self.end(out);
+        }
+    }
+
+    /// The transport failed mid-stream (timeout, reset): end with an `error` event.
+    pub fn fail(&mut self, err: AnthropicError, out: &mut Vec<u8>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.start(out);
+        self.emit_error(err, out);
+    }
+
+    fn emit_error(&mut self, err: AnthropicError, out: &mut Vec<u8>) {
+        out.extend_from_slice(&err.to_event(&self.request_id));
+        self.error = Some(err);
+        self.phase = Phase::Finished;
+    }
+
+    /// The error the stream ended with, if any.
+    pub fn error(&self) -> Option<&AnthropicError> {
+        self.error.as_ref()
+    }
+
+    fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
+        if self.phase == Phase::Finished || self.done {
+            return;
+        }
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            self.end(out);
+            return;
+        }
+        let chunk: Value = match serde_json::from_str(data) {
+            Ok(v) => v,
+            Err(_) => {
+                return self.emit_error(AnthropicError::api("upstream sent invalid JSON"), out);
+            }
+        };
+        if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
+            return self.emit_error(from_stream_error(err), out);
+        }
+        if chunk["object"] == "error" {
+            return self.emit_error(from_stream_error(&chunk), out);
+        }
+        if let Some(choice) = chunk["choices"].as_array().and_then(|c| c.first()) {
+            let delta = &choice["delta"];
+            let reasoning = [&delta["reasoning_content"], &delta["reasoning"]]
+                .into_iter()
+                .filter_map(Value::as_str)
+                .find(|s| !s.is_empty());
+            if let Some(r) = reasoning {
+                self.on_reasoning(r, out);
+            }
+            if let Some(c) = delta["content"].as_str().filter(|c| !c.is_empty()) {
+                self.on_content(c, out);
+            }
+            for tc in delta["tool_calls"].as_array().into_iter().flatten() {
+                if let Err(e) = self.on_tool_call(tc, out) {
+                    return self.emit_error(e, out);
+                }
+            }
+            if let Some(f) = choice["finish_reason"].as_str() {
+                self.finish_reason = Some(f.to_owned());
+                if choice["stop_reason"].is_string() {
+                    self.matched_stop = Some(choice["stop_reason"].clone());
+                } else if choice["matched_stop"].is_string() {
+                    self.matched_stop = Some(choice["matched_stop"].clone());
+                }
+            }
+        }
+        if chunk["usage"].is_object() {
+            self.usage = Some(chunk["usage"].clone());
+        }
+    }
+
+    fn on_reasoning(&mut self, r: &str, out: &mut Vec<u8>) {
+        if self.open == Open::Thinking {
+            self.delta(out, json!({"type": "thinking_delta", "thinking": r}));
+            return;
+        }
+        self.pending_thinking.push_str(r);
+        if self.pending_thinking.chars().any(|c| !c.is_whitespace()) {
+            self.close(out);
+            self.open_block(
+                out,
+                Open::Thinking,
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+            );
+            let text = std::mem::take(&mut self.pending_thinking);
+            self.delta(out, json!({"type": "thinking_delta", "thinking": text}));
+        }
+    }
+
+    fn on_content(&mut self, c: &str, out: &mut Vec<u8>) {
+        self.pending_thinking.clear();
+        if self.open == Open::Text {
+            self.delta(out, json!({"type": "text_delta", "text": c}));
+            return;
+        }
+        self.pending_text.push_str(c);
+        if self.pending_text.chars().any(|c| !c.is_whitespace()) {
+            self.close(out);
+            self.open_block(out, Open::Text, json!({"type": "text", "text": ""}));
+            let text = std::mem::take(&mut self.pending_text);
+            self.delta(out, json!({"type": "text_delta", "text": text}));
+        }
+    }
+
+    /// Which tool a delta belongs to (§6.5 `resolve_key`).
+    fn resolve(&mut self, tc: &Value, id: Option<&str>, name: Option<&str>) -> usize {
+        let index = tc["index"]
+            .as_i64()
+            .unwrap_or_else(|| self.tools.last().map_or(0, |t| t.up_index));
+        let newest = self.tools.iter().rposition(|t| t.up_index == index);
+        let fresh = match newest {
+            None => true,
+            Some(k) => {
+                let t = &self.tools[k];
+                let other_id = matches!((id, &t.up_id), (Some(a), Some(b)) if a != b);
+                let has_args = !(t.emitted.is_empty() && t.pending.is_empty());
+                let complete_again = !t.name.is_empty() && has_args && name.is_some();
+                other_id || complete_again
+            }
+        };
+        if fresh {
+            self.tools.push(Tool {
+                up_index: index,
+                ..Tool::default()
+            });
+            self.tools.len() - 1
+        } else {
+            newest.unwrap_or(0)
+        }
+    }
+
+    fn on_tool_call(&mut self, tc: &Value, out: &mut Vec<u8>) -> Result<(), AnthropicError> {
+        let id = tc["id"].as_str().map(str::trim).filter(|s| !s.is_empty());
+        let name = tc["function"]["name"].as_str().filter(|s| !s.is_empty());
+        let arguments = match &tc["function"]["arguments"] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let key = self.resolve(tc, id, name);
+        let newest = key + 1 == self.tools.len();
+        let t = &mut self.tools[key];
+        if let Some(id) = id
+            && t.up_id.is_none()
+        {
+            t.up_id = Some(id.to_owned());
+            t.id = Some(id.to_owned());
+        }
+        if let Some(name) = name
+            && !t.started
+        {
+            t.name.push_str(name);
+        }
+        t.pending.push_str(&arguments);
+        if !t.started && !t.name.is_empty() {
+            if !newest {
+                return Err(AnthropicError::api("upstream interleaved tool calls"));
+            }
+            self.pending_text.clear();
+            self.pending_thinking.clear();
+            self.close(out);
+            let t = &mut self.tools[key];
+            let id = match &t.id {
+                Some(id) => id.clone(),
+                None => {
+                    let id = (self.ids)("toolu_");
+                    t.id = Some(id.clone());
+                    id
+                }
+            };
+            t.started = true;
+            let block = json!({"type": "tool_use", "id": id, "name": t.name, "input": {}});
+            self.open_block(out, Open::Tool(key), block);
+        }
+        let t = &self.tools[key];
+        if t.started && !t.pending.is_empty() && !self.buffered_tool_args {
+            if self.open != Open::Tool(key) {
+                return Err(AnthropicError::api("upstream interleaved tool calls"));
+            }
+            let t = &mut self.tools[key];
+            let fragment = std::mem::take(&mut t.pending);
+            t.emitted.push_str(&fragment);
+            self.out_chars += fragment.chars().count();
+            self.delta(
+                out,
+                json!({"type": "input_json_delta", "partial_json": fragment}),
+            );
+        }
+        Ok(())
+    }
+
+    fn open_block(&mut self, out: &mut Vec<u8>, open: Open, block: Value) {
+        self.open = open;
+        write_event(
+            out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": self.next_index, "content_block": block}),
+        );
+    }
+
+    fn delta(&mut self, out: &mut Vec<u8>, delta: Value) {
+        if let Some(s) = delta["text"]
+            .as_str()
+            .or_else(|| delta["thinking"].as_str())
+        {
+            self.out_chars += s.chars().count();
+        }
+        write_event(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": self.next_index, "delta": delta}),
+        );
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        match self.open {
+            Open::None => return,
+            Open::Thinking => {
+                let sig = (self.ids)("sig_");
+                write_event(
+                    out,
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": self.next_index, "delta": {"type": "signature_delta", "signature": sig}}),
+                );
+            }
+            Open::Tool(key) => {
+                let buffered = self.buffered_tool_args;
+                let t = &mut self.tools[key];
+                let json = if buffered {
+                    let raw = std::mem::take(&mut t.pending);
+                    t.emitted.push_str(&raw);
+                    match serde_json::from_str::<Value>(&raw) {
+                        Ok(Value::Object(_)) => raw,
+                        _ => parse_args(&Value::String(raw)).to_string(),
+                    }
+                } else if t.emitted.is_empty() {
+                    "{}".to_owned()
+                } else {
+                    String::new()
+                };
+                if !json.is_empty() {
+                    let fragment = if json.trim().is_empty() {
+                        "{}".to_owned()
+                    } else {
+                        json
+                    };
+                    self.out_chars += fragment.chars().count();
+                    self.delta(
+                        out,
+                        json!({"type": "input_json_delta", "partial_json": fragment}),
+                    );
+                }
+            }
+            Open::Text => {}
+        }
+        write_event(
+            out,
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": self.next_index}),
+        );
+        self.open = Open::None;
+        self.next_index += 1;
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if !self.done && self.finish_reason.is_none() {
+            return self.emit_error(
+                AnthropicError::api("upstream stream ended unexpectedly"),
+                out,
+            );
+        }
+        if self.tools.iter().any(|t| t.name.is_empty()) {
+            return self.emit_error(
+                AnthropicError::api("upstream returned a tool call without a function name"),
+                out,
+            );
+        }
+        if let Some(f @ ("abort" | "error" | "load" | "unload")) = self.finish_reason.as_deref() {
+            let msg = format!("upstream generation failed (finish_reason={f})");
+            return self.emit_error(AnthropicError::api(msg), out);
+        }
+        self.close(out);
+        let has_tools = !self.tools.is_empty();
+        let (stop, sequence) = stop_reason(
+            self.finish_reason.as_deref(),
+            self.matched_stop.as_ref(),
+            has_tools,
+            false,
+            &self.stop_sequences,
+        );
+        let usage = match &self.usage {
+            Some(u) => usage(u),
+            None => {
+                let mut u = estimated_usage_from(self.out_chars);
+                u["input_tokens"] = self.input_estimate.clone();
+                u
+            }
+        };
+        write_event(
+            out,
+            "message_delta",
+            &json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": sequence}, "usage": usage}),
+        );
+        write_event(out, "message_stop", &json!({"type": "message_stop"}));
+        self.phase = Phase::Finished;
+    }
+}
+
+fn estimated_usage_from(out_chars: usize) -> Value {
+    json!({
+        "input_tokens": 0,
+        "output_tokens": out_chars.div_ceil(4),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    })
+}
