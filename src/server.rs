@@ -94,6 +94,8 @@ pub fn build_server(config: Config, options: BuildOptions) -> (Server, GatewayHa
         runtime: Arc::clone(&runtime),
         metrics: Arc::clone(&metrics),
         lifecycle: Arc::clone(&lifecycle),
+        connector: Arc::new(pingora::connectors::http::Connector::new(None)),
+        token_counts: Default::default(),
     };
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "llmgate");

@@ -49,6 +49,9 @@ pub enum Route {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// Anthropic Messages, terminated and translated at the gateway.
+    Messages,
+    CountTokens,
     NotFound,
 }
 
@@ -65,6 +68,8 @@ impl Route {
             "/v1/chat/completions" => Route::ChatCompletions,
             "/v1/completions" => Route::Completions,
             "/v1/embeddings" => Route::Embeddings,
+            "/v1/messages" => Route::Messages,
+            "/v1/messages/count_tokens" => Route::CountTokens,
             _ => Route::NotFound,
         }
     }
@@ -81,6 +86,8 @@ impl Route {
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Completions => "/v1/completions",
             Route::Embeddings => "/v1/embeddings",
+            Route::Messages => "/v1/messages",
+            Route::CountTokens => "/v1/messages/count_tokens",
             Route::NotFound => "other",
         }
     }
@@ -96,14 +103,21 @@ impl Route {
     /// The HTTP method the route accepts.
     pub fn method(self) -> &'static str {
         match self {
-            Route::ChatCompletions | Route::Completions | Route::Embeddings => "POST",
+            Route::ChatCompletions
+            | Route::Completions
+            | Route::Embeddings
+            | Route::Messages
+            | Route::CountTokens => "POST",
             _ => "GET",
         }
     }
 
     /// The error dialect of the route.
     pub fn dialect(self) -> Dialect {
-        Dialect::OpenAi
+        match self {
+            Route::Messages | Route::CountTokens => Dialect::Anthropic,
+            _ => Dialect::OpenAi,
+        }
     }
 
     /// For proxied inference routes: the path below the backend's OpenAI base URL and the

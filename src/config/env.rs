@@ -185,6 +185,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             allow_origins: r.list("CORS_ORIGINS"),
             allow_credentials: r.bool("CORS_ALLOW_CREDENTIALS", false),
         },
+        anthropic: file::Anthropic::default(),
         backends: vec![file::Backend {
             name: "default".into(),
             kind,

@@ -28,6 +28,8 @@ pub struct File {
     #[serde(default)]
     pub cors: Cors,
     #[serde(default)]
+    pub anthropic: Anthropic,
+    #[serde(default)]
     pub backends: Vec<Backend>,
     #[serde(default)]
     pub models: BTreeMap<String, Model>,
@@ -218,6 +220,78 @@ pub struct Cors {
     pub allow_origins: Vec<String>,
     #[serde(default)]
     pub allow_credentials: bool,
+}
+
+/// How `/v1/messages` is translated (see docs/anthropic.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anthropic {
+    /// While a stream is silent (long prefill), a `ping` event every this often keeps
+    /// clients from timing out.
+    #[serde(default = "default_ping_interval_ms")]
+    pub ping_interval_ms: u64,
+    /// Drop Claude Code's per-request `x-anthropic-billing-header` system block, which
+    /// defeats prefix caching.
+    #[serde(default = "yes")]
+    pub strip_billing_header: bool,
+    /// Server tools (web_search, ...) cannot run on an OpenAI backend: reject or drop.
+    #[serde(default)]
+    pub unsupported_tools: UnsupportedTools,
+    /// PDF documents: reject, or send as an OpenAI `file` part.
+    #[serde(default)]
+    pub pdf_documents: PdfDocuments,
+    /// Send earlier thinking back to the backend as its reasoning field.
+    #[serde(default = "yes")]
+    pub history_thinking: bool,
+    /// `incremental` streams tool arguments as generated; `buffered` sends each tool's
+    /// arguments once, repaired, for models that emit malformed JSON.
+    #[serde(default)]
+    pub tool_args_streaming: ToolArgsStreaming,
+    /// Upper bound for a non-streaming backend answer the gateway must translate.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_response_bytes: u64,
+}
+
+impl Default for Anthropic {
+    fn default() -> Self {
+        Anthropic {
+            ping_interval_ms: default_ping_interval_ms(),
+            strip_billing_header: true,
+            unsupported_tools: UnsupportedTools::default(),
+            pdf_documents: PdfDocuments::default(),
+            history_thinking: true,
+            tool_args_streaming: ToolArgsStreaming::default(),
+            max_response_bytes: default_max_body_bytes(),
+        }
+    }
+}
+
+fn default_ping_interval_ms() -> u64 {
+    15_000
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsupportedTools {
+    #[default]
+    Reject,
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PdfDocuments {
+    #[default]
+    Reject,
+    FilePart,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolArgsStreaming {
+    #[default]
+    Incremental,
+    Buffered,
 }
 
 /// The runtime behind a backend. One row per kind in `backends::profile`.

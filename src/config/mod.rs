@@ -128,6 +128,7 @@ pub struct Config {
     pub rate_limit: Option<RateLimitSettings>,
     pub max_inflight_per_key: Option<u32>,
     pub cors: file::Cors,
+    pub anthropic: AnthropicSettings,
     pub backends: Vec<BackendConfig>,
     /// Alias → deployments, each naming a backend by index into `backends`.
     pub models: BTreeMap<String, Vec<DeploymentConfig>>,
@@ -167,6 +168,14 @@ impl fmt::Debug for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KeySpec({})", self.id)
     }
+}
+
+/// `/v1/messages` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnthropicSettings {
+    pub ping_interval: Duration,
+    pub options: crate::api::anthropic::Options,
+    pub max_response_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,11 @@ use sha2::{Digest, Sha256};
 
 use super::file::{self, BackendKind};
 use super::locate::KeyPath;
+use crate::api::anthropic::{Options, Unsupported};
+
 use super::{
-    BackendConfig, BackendUrl, Config, ConfigSource, DeploymentConfig, HealthSettings, KeySpec,
-    RateLimitSettings, Secret, ServerSettings,
+    AnthropicSettings, BackendConfig, BackendUrl, Config, ConfigSource, DeploymentConfig,
+    HealthSettings, KeySpec, RateLimitSettings, Secret, ServerSettings,
 };
 
 type Issues = Vec<(KeyPath, String)>;
@@ -28,6 +30,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         ));
     }
     cors(&f.cors, &mut issues);
+    let anthropic = anthropic(&f.anthropic, &mut issues);
     let backends = backends(&f.backends, &mut issues);
     let index: HashMap<&str, usize> = f
         .backends
@@ -64,6 +67,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         rate_limit,
         max_inflight_per_key: f.limits.max_inflight_per_key,
         cors: f.cors,
+        anthropic,
         backends,
         models,
         default_backend,
@@ -188,6 +192,33 @@ fn cors(c: &file::Cors, issues: &mut Issues) {
             KeyPath::root("cors").key("allow_credentials"),
             "browsers refuse credentials with origin `*`; list the origins explicitly".into(),
         ));
+    }
+}
+
+fn anthropic(a: &file::Anthropic, issues: &mut Issues) -> AnthropicSettings {
+    let path = KeyPath::root("anthropic");
+    if a.ping_interval_ms < 100 {
+        issues.push((path.key("ping_interval_ms"), "must be at least 100".into()));
+    }
+    if a.max_response_bytes == 0 {
+        issues.push((
+            path.key("max_response_bytes"),
+            "must be greater than 0".into(),
+        ));
+    }
+    AnthropicSettings {
+        ping_interval: Duration::from_millis(a.ping_interval_ms),
+        options: Options {
+            strip_billing_header: a.strip_billing_header,
+            unsupported_tools: match a.unsupported_tools {
+                file::UnsupportedTools::Reject => Unsupported::Reject,
+                file::UnsupportedTools::Drop => Unsupported::Drop,
+            },
+            pdf_as_file_part: a.pdf_documents == file::PdfDocuments::FilePart,
+            history_thinking: a.history_thinking,
+            buffered_tool_args: a.tool_args_streaming == file::ToolArgsStreaming::Buffered,
+        },
+        max_response_bytes: a.max_response_bytes,
     }
 }
 

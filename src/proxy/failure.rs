@@ -172,8 +172,8 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error, ctx: &mut RequestCt
             err.code()
         },
     );
-    let code = err.status();
-    let body = Bytes::from(err.to_openai_body());
+    let payload = super::respond::error_payload(ctx, &err);
+    let code = payload.status;
     let written = session.response_written().map(|h| {
         h.headers
             .get("content-type")
@@ -181,13 +181,13 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error, ctx: &mut RequestCt
     });
     match written {
         None => {
-            if let Err(write_err) = write_error(session, ctx, code, body).await {
+            if let Err(write_err) = write_error(session, ctx, payload).await {
                 log::debug!(target: "llmgate::access", "could not write error response: {write_err}");
             }
         }
         Some(true) => {
             let mut event = b"data: ".to_vec();
-            event.extend_from_slice(&body);
+            event.extend_from_slice(&payload.body);
             event.extend_from_slice(b"\n\n");
             let _ = session
                 .write_response_body(Some(Bytes::from(event)), true)
@@ -204,16 +204,17 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error, ctx: &mut RequestCt
 async fn write_error(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    code: u16,
-    body: Bytes,
+    p: super::respond::Payload,
 ) -> pingora::Result<()> {
-    let mut h = ResponseHeader::build(code, Some(4))?;
+    let mut h = ResponseHeader::build(p.status, Some(4 + p.headers.len()))?;
     h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body.len().to_string())?;
-    h.insert_header("x-request-id", ctx.request_id.as_str())?;
-    super::cors::decorate(&ctx.rt.config.cors, session.req_header(), &mut h)?;
-    ctx.local_status = Some(code);
+    h.insert_header("content-length", p.body.len().to_string())?;
+    for (k, v) in &p.headers {
+        h.insert_header(*k, v.as_str())?;
+    }
+    super::respond::decorate(session, ctx, &mut h)?;
+    ctx.local_status = Some(p.status);
     session.set_keepalive(None);
     session.write_response_header(Box::new(h), false).await?;
-    session.write_response_body(Some(body), true).await
+    session.write_response_body(Some(p.body), true).await
 }

@@ -2,8 +2,11 @@
 //! owns it; the phases run in the order listed (see docs/architecture.md).
 
 mod access_log;
+mod anthropic;
 mod cors;
+mod count_tokens;
 pub mod ctx;
+mod exchange;
 mod failure;
 mod local;
 mod request_filter;
@@ -17,6 +20,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{Error, HttpPeer, ProxyHttp, Result, Session};
 use pingora::proxy::FailToProxy;
@@ -31,6 +35,9 @@ pub struct Gateway {
     pub runtime: Arc<ArcSwap<Runtime>>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
+    /// For the gateway's own upstream calls (`/v1/messages`, token counting), pooled.
+    pub connector: Arc<Connector>,
+    pub token_counts: count_tokens::Cache,
 }
 
 #[async_trait]

@@ -9,7 +9,7 @@ use pingora::prelude::{Result, Session};
 use super::ctx::RequestCtx;
 use super::{cors, local, respond};
 use crate::api::error::ApiError;
-use crate::api::{Capability, Route, openai, split_target};
+use crate::api::{Capability, Dialect, Route, openai, split_target};
 use crate::auth;
 use crate::proxy::Gateway;
 use crate::routing;
@@ -25,7 +25,17 @@ pub enum Outcome {
 /// Runs the filter. Errors in the client's dialect are written here; `Err` is left for
 /// I/O failures on the client connection.
 pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<Outcome> {
-    ctx.request_id = request_id(session);
+    let target = session
+        .req_header()
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let (path, query) = split_target(&target);
+    let route = Route::from_path(path);
+    ctx.client.route = Some(route);
+    ctx.client.query = query.map(str::to_owned);
+    ctx.request_id = request_id(session, route.dialect());
     let server = &ctx.rt.config.server;
     session.set_keepalive(Some(server.client_keepalive_timeout.as_secs().max(1)));
     session.set_read_timeout(Some(server.client_read_timeout));
@@ -39,17 +49,12 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         return Ok(Outcome::Responded);
     }
 
-    let target = session
-        .req_header()
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let (path, query) = split_target(&target);
-    let route = Route::from_path(path);
-    ctx.client.route = Some(route);
-    ctx.client.query = query.map(str::to_owned);
     let method = session.req_header().method.clone();
+    if method == http::Method::HEAD {
+        // Connectivity probes (Claude Code sends `HEAD /api/hello`): 200, no body.
+        respond::send(session, ctx, 200, "text/plain", Bytes::new(), &[]).await?;
+        return Ok(Outcome::Responded);
+    }
 
     if method == http::Method::OPTIONS
         && session
@@ -72,8 +77,7 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         respond::error(session, ctx, &err).await?;
         return Ok(Outcome::Responded);
     }
-    let head_on_get = method == http::Method::HEAD && route.method() == "GET";
-    if method.as_str() != route.method() && !head_on_get {
+    if method.as_str() != route.method() {
         let err = ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.to_owned(),
@@ -93,6 +97,17 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         return Ok(Outcome::Responded);
     }
 
+    match route {
+        Route::Messages => {
+            super::anthropic::messages(gw, session, ctx).await?;
+            return Ok(Outcome::Responded);
+        }
+        Route::CountTokens => {
+            super::count_tokens::serve(gw, session, ctx).await?;
+            return Ok(Outcome::Responded);
+        }
+        _ => {}
+    }
     if route == Route::Models {
         if local::models(gw, session, ctx).await? {
             return Ok(Outcome::Responded);
@@ -112,15 +127,20 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     }
 }
 
-/// The client's `x-request-id` when it is sane, else a fresh one.
-fn request_id(session: &Session) -> String {
-    session
+/// The client's `x-request-id` when it is sane, else a fresh one (`req_…` on Anthropic
+/// routes, the form the Anthropic SDKs expect).
+fn request_id(session: &Session, dialect: Dialect) -> String {
+    let from_client = session
         .req_header()
         .headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
+    match (from_client, dialect) {
+        (Some(id), _) => id.to_owned(),
+        (None, Dialect::Anthropic) => crate::api::anthropic::ids::request_id(),
+        (None, Dialect::OpenAi) => uuid::Uuid::new_v4().simple().to_string(),
+    }
 }
 
 fn header_size(session: &Session) -> usize {
@@ -217,7 +237,10 @@ async fn prepare_inference(
 /// vendor/README.md) calls `request_body_filter` once at the end instead, and that filter
 /// emits the body we keep in the context. Retry buffering must still be enabled before the
 /// first read, so bodies up to 64 KiB also work on an unpatched build.
-async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, ApiError>> {
+pub(super) async fn read_body(
+    session: &mut Session,
+    limit: u64,
+) -> Result<Result<Bytes, ApiError>> {
     let declared = session
         .req_header()
         .headers

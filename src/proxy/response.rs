@@ -5,7 +5,6 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::prelude::{Error, ErrorType, Result, Session};
 
-use super::cors;
 use super::ctx::RequestCtx;
 use crate::proxy::Gateway;
 
@@ -39,8 +38,7 @@ pub fn response_header(
     resp: &mut ResponseHeader,
     ctx: &RequestCtx,
 ) -> Result<()> {
-    resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-    cors::decorate(&ctx.rt.config.cors, session.req_header(), resp)
+    super::respond::decorate(session, ctx, resp)
 }
 
 /// `response_body_filter`: OpenAI bodies pass through as they are; only a copy for the

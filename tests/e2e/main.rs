@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod anthropic;
 mod auth_limits;
 mod local_endpoints;
 mod openai_passthrough;

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::api::error::ApiError;
+
 /// An error answered on `/v1/messages` in Anthropic's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnthropicError {
@@ -28,6 +30,39 @@ impl AnthropicError {
 
     pub fn api(message: impl Into<String>) -> AnthropicError {
         Self::new(500, "api_error", message)
+    }
+
+    /// A gateway error in Anthropic's terms (spec §7.1).
+    pub fn from_gateway(e: &ApiError) -> AnthropicError {
+        match e {
+            ApiError::Unauthorized => Self::new(401, "authentication_error", "invalid x-api-key"),
+            ApiError::PayloadTooLarge { .. } => Self::new(
+                413,
+                "request_too_large",
+                "Request exceeds the maximum allowed number of bytes.",
+            ),
+            ApiError::NotFound { .. } | ApiError::ModelNotFound { .. } => {
+                Self::new(404, "not_found_error", e.to_string())
+            }
+            ApiError::RateLimited { .. } | ApiError::TooManyInflight { .. } => {
+                Self::new(429, "rate_limit_error", e.to_string())
+            }
+            ApiError::BadGateway { message } | ApiError::Unavailable { message } => Self::new(
+                529,
+                "overloaded_error",
+                format!("upstream unavailable: {message}"),
+            ),
+            ApiError::GatewayTimeout { message } => {
+                Self::new(504, "timeout_error", message.clone())
+            }
+            ApiError::Internal { message } => Self::api(message.clone()),
+            ApiError::InvalidRequest { .. }
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::HeadersTooLarge { .. }
+            | ApiError::NotImplemented { .. } => {
+                Self::new(e.status(), "invalid_request_error", e.to_string())
+            }
+        }
     }
 
     /// The error type that goes with an HTTP status the gateway answers.

@@ -598,6 +598,22 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
                 Reply::json(200, text(" once upon", json!("length")))
             }
         }
+        // vLLM counts chat requests at the server root; llama.cpp renders then tokenizes.
+        (Kind::Vllm, "POST", "/tokenize") => {
+            let n = req.json()["messages"].to_string().len() as u64 / 4;
+            Reply::json(
+                200,
+                json!({"count": n, "max_model_len": 8192, "tokens": []}),
+            )
+        }
+        (Kind::Llamacpp, "POST", "/apply-template") => {
+            let prompt = format!("<|im_start|>{}<|im_end|>", req.json()["messages"]);
+            Reply::json(200, json!({"prompt": prompt}))
+        }
+        (Kind::Llamacpp, "POST", "/tokenize") => {
+            let n = req.json()["content"].as_str().map_or(0, |c| c.len() / 4);
+            Reply::json(200, json!({"tokens": vec![1; n]}))
+        }
         (Kind::Tgi, "POST", "/v1/embeddings") => not_found(kind),
         (_, "POST", "/v1/embeddings") => {
             let asked = req.json()["model"].as_str().unwrap_or(model).to_owned();

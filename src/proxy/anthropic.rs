@@ -1,0 +1,299 @@
+//! `/v1/messages` and `/v1/messages/count_tokens`: the Anthropic protocol terminates here.
+//!
+//! The exchange with the backend runs in `request_filter` rather than through Pingora's
+//! proxy loop, because a streamed answer must be able to write without an upstream chunk:
+//! `message_start` and a `ping` as soon as the backend accepts, more pings while it is
+//! silent during a long prefill, and an `error` event if it fails later. Pingora's body
+//! filters run only when upstream bytes arrive. The translation itself is the pure
+//! [`StreamTranslator`], fed chunk by chunk; each translated event is written (and so
+//! flushed) as soon as its upstream bytes arrive.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::{Result, Session};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::ctx::RequestCtx;
+use super::exchange::{self, Opened, Upstream};
+use super::{request_filter, respond};
+use crate::api::Capability;
+use crate::api::anthropic::error::from_upstream;
+use crate::api::anthropic::request::{self, Endpoint, Normalized};
+use crate::api::anthropic::sse::PING;
+use crate::api::anthropic::stream::{Phase, StreamTranslator, random_ids};
+use crate::api::anthropic::{AnthropicError, Flavor, Profile, response};
+use crate::backends::Backend;
+use crate::config::BackendKind;
+use crate::proxy::Gateway;
+use crate::routing;
+
+/// The translation profile of a backend's runtime (spec §4.8).
+pub fn profile_for(backend: &Backend) -> Profile {
+    let flavor = match backend.config.kind {
+        BackendKind::Vllm => Flavor::Vllm,
+        BackendKind::Llamacpp => Flavor::Llamacpp,
+        BackendKind::Ollama => Flavor::Ollama,
+        _ => Flavor::Generic,
+    };
+    Profile {
+        flavor,
+        send_top_k: !matches!(backend.config.kind, BackendKind::Openai | BackendKind::Tgi),
+    }
+}
+
+/// Reads, parses and validates the body; on failure the error is already written.
+async fn read_request(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    endpoint: Endpoint,
+) -> Result<Option<Normalized>> {
+    let body = match request_filter::read_body(session, ctx.rt.config.server.max_body_bytes).await?
+    {
+        Ok(b) => b,
+        Err(e) => {
+            respond::error(session, ctx, &e).await?;
+            return Ok(None);
+        }
+    };
+    let opts = ctx.rt.config.anthropic.options;
+    let parsed =
+        request::parse_body(&body).and_then(|raw| request::normalize(raw, endpoint, &opts));
+    ctx.client.body = Some(body);
+    match parsed {
+        Ok(req) => {
+            ctx.client.summary.model = Some(req.model.clone());
+            ctx.client.summary.stream = req.stream;
+            Ok(Some(req))
+        }
+        Err(e) => {
+            respond::anthropic_error(session, ctx, &e).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// `POST /v1/messages`.
+pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let Some(req) = read_request(session, ctx, Endpoint::Messages).await? else {
+        return Ok(());
+    };
+    let mut needs = vec![Capability::Chat];
+    if req.stream {
+        needs.push(Capability::Streaming);
+    }
+    if !req.tools.is_empty() {
+        needs.push(Capability::Tools);
+    }
+    match routing::resolve(&ctx.rt, Some(&req.model), &needs) {
+        Ok(c) => ctx.upstream.candidates = c,
+        Err(e) => return respond::error(session, ctx, &e).await,
+    }
+    if req.max_tokens == Some(0) {
+        return zero_max_tokens(session, ctx, &req).await;
+    }
+    let opts = ctx.rt.config.anthropic.options;
+    let body_for = |c: &routing::Candidate, b: &Backend| {
+        let model = c.upstream_model.as_deref().unwrap_or(&req.model);
+        request::to_openai(&req, model, &profile_for(b), &opts).map(|v| Bytes::from(v.to_string()))
+    };
+    let mut up = match exchange::open(gw, session, ctx, "/chat/completions", &body_for).await {
+        Ok(Opened::Answered(up)) => up,
+        Ok(Opened::ClientGone) => {
+            ctx.error = Some("client_closed");
+            return Ok(());
+        }
+        Err(e) => return respond::anthropic_error(session, ctx, &e).await,
+    };
+    if !(200..300).contains(&up.status) {
+        let body = exchange::read_all(&mut up.session, 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        let e = from_upstream(up.status, &body);
+        let mut p = respond::anthropic_payload(ctx, &e);
+        if let Some(ra) = up
+            .retry_after
+            .clone()
+            .filter(|_| matches!(e.status, 429 | 529))
+        {
+            p.headers.push(("retry-after", ra));
+        }
+        ctx.error = Some(e.kind);
+        return respond::send(
+            session,
+            ctx,
+            p.status,
+            "application/json",
+            p.body,
+            &p.headers,
+        )
+        .await;
+    }
+    if req.stream {
+        stream(gw, session, ctx, &req, *up).await
+    } else {
+        let limit = ctx.rt.config.anthropic.max_response_bytes;
+        let read =
+            exchange::unless_client_leaves(session, exchange::read_all(&mut up.session, limit))
+                .await;
+        let Some(body) = read else {
+            ctx.error = Some("client_closed");
+            return Ok(());
+        };
+        let translated = body.and_then(|b| response::to_anthropic(&req, &b));
+        if translated.is_ok() {
+            gw.connector
+                .release_http_session(up.session, &up.peer, up.peer.options.idle_timeout)
+                .await;
+        }
+        match translated {
+            Ok(message) => respond::json(session, ctx, 200, &message).await,
+            Err(e) => respond::anthropic_error(session, ctx, &e).await,
+        }
+    }
+}
+
+async fn zero_max_tokens(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &Normalized,
+) -> Result<()> {
+    let message = response::zero_max_tokens(req);
+    if !req.stream {
+        return respond::json(session, ctx, 200, &message).await;
+    }
+    let mut t = StreamTranslator::new(req, false, ctx.request_id.clone(), random_ids());
+    let mut out = Vec::new();
+    t.start(&mut out);
+    let delta = json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": message["usage"]});
+    crate::api::anthropic::sse::write_event(&mut out, "message_delta", &delta);
+    crate::api::anthropic::sse::write_event(
+        &mut out,
+        "message_stop",
+        &json!({"type": "message_stop"}),
+    );
+    write_sse_head(session, ctx).await?;
+    session
+        .write_response_body(Some(Bytes::from(out)), true)
+        .await
+}
+
+async fn write_sse_head(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let mut h = ResponseHeader::build(200, Some(8))?;
+    h.insert_header("content-type", "text/event-stream; charset=utf-8")?;
+    h.insert_header("cache-control", "no-cache")?;
+    h.insert_header("x-accel-buffering", "no")?;
+    if session.as_downstream().is_http2() {
+        // HTTP/2 frames the body itself.
+    } else {
+        h.insert_header("transfer-encoding", "chunked")?;
+    }
+    respond::decorate(session, ctx, &mut h)?;
+    ctx.local_status = Some(200);
+    session.write_response_header(Box::new(h), false).await
+}
+
+/// What the upstream reader task reports.
+type Chunk = std::result::Result<Option<Bytes>, Box<pingora::Error>>;
+
+/// Streams the translated answer. Events go out as their upstream bytes arrive; pings fill
+/// silences; a client that leaves closes the upstream connection at once.
+async fn stream(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &Normalized,
+    up: Upstream,
+) -> Result<()> {
+    let buffered = ctx.rt.config.anthropic.options.buffered_tool_args;
+    let ping_every = ctx.rt.config.anthropic.ping_interval;
+    let mut translator = StreamTranslator::new(req, buffered, ctx.request_id.clone(), random_ids());
+    let mut out = Vec::new();
+    translator.start(&mut out);
+    write_sse_head(session, ctx).await?;
+    session
+        .write_response_body(Some(Bytes::from(std::mem::take(&mut out))), false)
+        .await?;
+
+    // The upstream is read in its own task so a ping timer or a departing client never
+    // cancels a read half-way; dropping the task drops (closes) the upstream connection.
+    let (tx, mut rx) = mpsc::channel::<Chunk>(16);
+    let connector = std::sync::Arc::clone(&gw.connector);
+    let reader = tokio::spawn(async move {
+        let Upstream {
+            mut session, peer, ..
+        } = up;
+        loop {
+            match session.read_response_body().await {
+                Ok(Some(chunk)) => {
+                    if tx.send(Ok(Some(chunk))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    let _ = tx.send(Ok(None)).await;
+                    connector
+                        .release_http_session(session, &peer, peer.options.idle_timeout)
+                        .await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    let result = pump(session, ctx, &mut translator, &mut rx, ping_every).await;
+    reader.abort();
+    if let Some(e) = translator.error() {
+        ctx.error = Some(e.kind);
+    }
+    result
+}
+
+async fn pump(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    translator: &mut StreamTranslator,
+    rx: &mut mpsc::Receiver<Chunk>,
+    ping_every: Duration,
+) -> Result<()> {
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                match msg {
+                    Some(Ok(Some(chunk))) => translator.feed(&chunk, &mut out),
+                    Some(Ok(None)) | None => translator.finish(&mut out),
+                    Some(Err(e)) => {
+                        let err = if matches!(e.etype(), pingora::ErrorType::ReadTimedout) {
+                            AnthropicError::new(504, "timeout_error", "upstream timed out mid-stream")
+                        } else {
+                            AnthropicError::api(format!("upstream connection failed: {}", e.etype().as_str()))
+                        };
+                        translator.fail(err, &mut out);
+                    }
+                }
+            }
+            _ = tokio::time::sleep(ping_every) => out.extend_from_slice(PING),
+            _ = session.as_downstream_mut().read_body_or_idle(true) => {
+                ctx.error = Some("client_closed");
+                return Ok(());
+            }
+        }
+        let finished = translator.phase() == Phase::Finished;
+        if !out.is_empty() {
+            session
+                .write_response_body(Some(Bytes::from(std::mem::take(&mut out))), finished)
+                .await?;
+        } else if finished {
+            session.write_response_body(None, true).await?;
+        }
+        if finished {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The gateway's own upstream calls for `/v1/messages`: connect to the model's deployment,
+//! send a body built for that deployment, and hand back the upstream once its response
+//! header has arrived. Failover follows the proxy's rules: another deployment after a
+//! refused connection or an overload answer, never after bytes reached the client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use pingora::prelude::{HttpPeer, Session};
+use pingora::protocols::http::client::HttpSession;
+
+use super::ctx::RequestCtx;
+use crate::api::anthropic::AnthropicError;
+use crate::backends::{Backend, HealthState};
+use crate::proxy::Gateway;
+use crate::routing::{self, Candidate};
+
+/// A backend answering: its response header has arrived.
+pub struct Upstream {
+    pub session: HttpSession,
+    pub peer: HttpPeer,
+    pub status: u16,
+    pub retry_after: Option<String>,
+}
+
+/// What became of the attempt to reach a backend.
+pub enum Opened {
+    Answered(Box<Upstream>),
+    /// The client went away while we waited; nothing more to do.
+    ClientGone,
+}
+
+/// Waits for `fut` unless the client closes its connection first.
+pub async fn unless_client_leaves<T>(
+    session: &mut Session,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        v = fut => Some(v),
+        _ = session.as_downstream_mut().read_body_or_idle(true) => None,
+    }
+}
+
+fn request_header(
+    backend: &Backend,
+    suffix: &str,
+    ctx: &RequestCtx,
+    len: usize,
+) -> pingora::Result<RequestHeader> {
+    let path = format!("{}{suffix}", backend.config.url.base_path);
+    let mut req = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
+    req.insert_header("host", backend.config.url.authority())?;
+    req.insert_header("content-type", "application/json")?;
+    req.insert_header("content-length", len.to_string())?;
+    req.insert_header("accept", "application/json, text/event-stream")?;
+    // We parse the answer: it must not be compressed.
+    req.insert_header("accept-encoding", "identity")?;
+    req.insert_header("user-agent", concat!("llmgate/", env!("CARGO_PKG_VERSION")))?;
+    req.insert_header("x-request-id", ctx.request_id.as_str())?;
+    if let Some(key) = &backend.config.api_key {
+        req.insert_header("authorization", format!("Bearer {}", key.expose()))?;
+    }
+    Ok(req)
+}
+
+fn unavailable(backend: &Backend, e: &pingora::Error) -> AnthropicError {
+    AnthropicError::new(
+        529,
+        "overloaded_error",
+        format!(
+            "upstream unavailable: backend `{}`: {}",
+            backend.name(),
+            e.etype().as_str()
+        ),
+    )
+}
+
+/// Sends `body_for(candidate)` to `suffix` (below the backend's base URL) of the best
+/// deployment, failing over as the proxy does.
+///
+/// # Errors
+/// The Anthropic error to answer when no deployment could be reached, or one timed out.
+pub async fn open(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    suffix: &str,
+    body_for: &(dyn Fn(&Candidate, &Backend) -> Result<Bytes, AnthropicError> + Sync),
+) -> Result<Opened, AnthropicError> {
+    let rt = Arc::clone(&ctx.rt);
+    let mut last_error = AnthropicError::new(
+        529,
+        "overloaded_error",
+        "upstream unavailable: no deployment to try",
+    );
+    let mut stale_retries = 0;
+    while let Some(pick) = routing::choose(&rt, &ctx.upstream.candidates, &ctx.upstream.tried) {
+        let candidate = ctx.upstream.candidates[pick].clone();
+        let backend = &rt.backends[candidate.backend];
+        ctx.upstream.tried.push(candidate.backend);
+        ctx.upstream.current = Some(candidate.backend);
+        ctx.upstream.attempts += 1;
+        ctx.guards.backend = Some(backend.track_inflight());
+        let body = body_for(&candidate, backend)?;
+        let Some(addr) = backend.ensure_addr().await else {
+            gw.metrics.backend_error("dns");
+            last_error = AnthropicError::new(
+                529,
+                "overloaded_error",
+                format!(
+                    "upstream unavailable: cannot resolve `{}`",
+                    backend.config.url.host
+                ),
+            );
+            continue;
+        };
+        let peer = backend.peer(addr);
+        let (mut up, reused) = match gw.connector.get_http_session(&peer).await {
+            Ok(s) => s,
+            Err(e) => {
+                gw.metrics.backend_error(super::failure::error_kind(&e));
+                backend
+                    .shared
+                    .set_state(HealthState::Down, Some(e.etype().as_str().to_owned()));
+                gw.metrics
+                    .set_backend_state(backend.name(), HealthState::Down);
+                last_error = unavailable(backend, &e);
+                continue;
+            }
+        };
+        up.set_read_timeout(Some(backend.config.read_timeout));
+        up.set_write_timeout(Some(backend.config.write_timeout));
+        let header = request_header(backend, suffix, ctx, body.len())
+            .map_err(|e| AnthropicError::api(e.to_string()))?;
+        let sent = async {
+            up.write_request_header(Box::new(header)).await?;
+            up.write_request_body(body, true).await?;
+            up.finish_request_body().await?;
+            up.read_response_header().await
+        };
+        let outcome = match unless_client_leaves(session, sent).await {
+            None => return Ok(Opened::ClientGone),
+            Some(r) => r,
+        };
+        if let Err(e) = outcome {
+            gw.metrics.backend_error(super::failure::error_kind(&e));
+            if reused && stale_retries < 1 {
+                // A pooled keep-alive connection the backend had closed: try it afresh.
+                stale_retries += 1;
+                ctx.upstream.tried.retain(|b| *b != candidate.backend);
+                continue;
+            }
+            if matches!(
+                e.etype(),
+                pingora::ErrorType::ReadTimedout | pingora::ErrorType::WriteTimedout
+            ) {
+                return Err(AnthropicError::new(
+                    504,
+                    "timeout_error",
+                    format!("backend `{}` did not respond in time", backend.name()),
+                ));
+            }
+            last_error = unavailable(backend, &e);
+            continue;
+        }
+        let Some(resp) = up.response_header() else {
+            last_error = AnthropicError::api("upstream sent no response header");
+            continue;
+        };
+        let status = resp.status.as_u16();
+        let retry_after = resp
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        gw.metrics.upstream_response(backend.name(), status);
+        ctx.upstream.status = Some(status);
+        if matches!(status, 429 | 503) && ctx.has_untried_candidate() {
+            last_error = AnthropicError::new(
+                529,
+                "overloaded_error",
+                format!("backend `{}` answered {status}", backend.name()),
+            );
+            continue;
+        }
+        return Ok(Opened::Answered(Box::new(Upstream {
+            session: up,
+            peer,
+            status,
+            retry_after,
+        })));
+    }
+    Err(last_error)
+}
+
+/// Reads the rest of an upstream body, up to `limit` bytes.
+pub async fn read_all(up: &mut HttpSession, limit: u64) -> Result<Bytes, AnthropicError> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match up.read_response_body().await {
+            Ok(Some(chunk)) => {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(AnthropicError::api(
+                        "upstream response exceeds anthropic.max_response_bytes",
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) if matches!(e.etype(), pingora::ErrorType::ReadTimedout) => {
+                return Err(AnthropicError::new(
+                    504,
+                    "timeout_error",
+                    "upstream timed out",
+                ));
+            }
+            Err(e) => {
+                return Err(AnthropicError::api(format!(
+                    "upstream connection failed: {}",
+                    e.etype().as_str()
+                )));
+            }
+        }
+    }
+}
