@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build release fmt fmt-check lint test unit e2e check-conf doc demo run clean
+.PHONY: all build release fmt fmt-check lint test venv check-conf doc demo run clean
+
+# The official SDKs for the end-to-end tests live in a local virtualenv.
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
 
 all: build
 
@@ -22,10 +26,17 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## The whole suite: formatting, lints, unit, in-process end-to-end, CLI and config tests.
-test: fmt-check lint check-conf
+test: fmt-check lint check-conf venv
 	@mkdir -p target
-	@set -o pipefail; $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
+	@set -o pipefail; LLMGATE_PYTHON=$(PYTHON) $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p " passed, " f " failed"}' target/test-output.log
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/sdk/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+	touch $@
 
 check-conf:
 	@for f in conf/llmgate.yaml conf/examples/*.yaml; do \

@@ -86,6 +86,12 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
     };
     backend.shared.set_state(state, error.clone());
     metrics.set_backend_state(backend.name(), state);
+    if state == HealthState::Ready
+        && backend.config.anthropic == crate::config::AnthropicMode::Auto
+        && backend.shared.native_anthropic().is_none()
+    {
+        probe_native_anthropic(connector, backend).await;
+    }
     if before != state {
         let reason = error.unwrap_or_default();
         if state == HealthState::Ready {
@@ -93,6 +99,33 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
         } else {
             log::warn!(target: "llmgate::backend", "backend `{}` is {}: {reason}", backend.name(), state.as_str());
         }
+    }
+}
+
+/// Asks once whether the backend serves Anthropic's `/v1/messages` itself: an empty
+/// request gets a validation error from a server that has the route, and 404 from one that
+/// does not.
+async fn probe_native_anthropic(connector: &Connector, backend: &Backend) {
+    let Some(addr) = backend.shared.addr() else {
+        return;
+    };
+    let peer = backend.peer(addr);
+    let path = format!("{}/messages", backend.config.url.base_path);
+    let host = backend.config.url.authority();
+    let call = Call {
+        method: "POST",
+        path: &path,
+        host: &host,
+        bearer: backend.config.api_key.as_ref().map(|k| k.expose()),
+        body: Some(bytes::Bytes::from_static(b"{}")),
+        timeout: backend.config.health.timeout,
+        max_body: 64 * 1024,
+    };
+    if let Ok(reply) = client::send(connector, &peer, call).await {
+        let native = matches!(reply.status, 200..=299 | 400 | 422);
+        backend.shared.set_native_anthropic(native);
+        log::info!(target: "llmgate::backend", "backend `{}`: /v1/messages {}", backend.name(),
+            if native { "served natively (forwarding)" } else { "not served (translating)" });
     }
 }
 

@@ -82,6 +82,8 @@ pub struct BackendShared {
     detail: Mutex<HealthDetail>,
     addr: ArcSwapOption<SocketAddr>,
     inflight: AtomicUsize,
+    /// Whether the backend serves `/v1/messages` itself: 0 not probed, 1 no, 2 yes.
+    native_anthropic: AtomicU8,
 }
 
 impl BackendShared {
@@ -119,6 +121,20 @@ impl BackendShared {
 
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Relaxed)
+    }
+
+    /// The result of the one-time `/v1/messages` probe, if it ran.
+    pub fn native_anthropic(&self) -> Option<bool> {
+        match self.native_anthropic.load(Ordering::Relaxed) {
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
+        }
+    }
+
+    pub fn set_native_anthropic(&self, native: bool) {
+        self.native_anthropic
+            .store(if native { 2 } else { 1 }, Ordering::Relaxed);
     }
 }
 
@@ -179,6 +195,16 @@ impl Backend {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Whether `/v1/messages` goes to the backend's own Anthropic endpoint. In `auto` mode
+    /// that is known once the health checker probed it; until then we translate.
+    pub fn serves_anthropic_natively(&self) -> bool {
+        match self.config.anthropic {
+            crate::config::AnthropicMode::Translate => false,
+            crate::config::AnthropicMode::Native => true,
+            crate::config::AnthropicMode::Auto => self.shared.native_anthropic() == Some(true),
+        }
     }
 
     /// Counts a request against this backend until the guard drops.

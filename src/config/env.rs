@@ -197,6 +197,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             idle_timeout_ms: 4_000,
             health_check: file::HealthCheck::default(),
             capabilities: file::CapabilityOverrides::default(),
+            anthropic: file::AnthropicMode::default(),
         }],
         models,
         default_backend: Some("default".into()),

@@ -337,6 +337,20 @@ pub struct Backend {
     /// Override what the kind's profile says the backend can do.
     #[serde(default)]
     pub capabilities: CapabilityOverrides,
+    /// `/v1/messages`: `translate` to OpenAI chat, forward to the backend's own Anthropic
+    /// endpoint (`native`; recent vLLM, llama.cpp, Ollama, LM Studio), or probe once
+    /// (`auto`).
+    #[serde(default)]
+    pub anthropic: AnthropicMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnthropicMode {
+    Translate,
+    Native,
+    #[default]
+    Auto,
 }
 
 fn default_connect_timeout_ms() -> u64 {

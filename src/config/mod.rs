@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use file::{BackendKind, CapabilityOverrides, LogLevel};
+pub use file::{AnthropicMode, BackendKind, CapabilityOverrides, LogLevel};
 pub use interpolate::EnvSource;
 pub use validate::{key_digest, parse_backend_url};
 
@@ -246,6 +246,7 @@ pub struct BackendConfig {
     pub idle_timeout: Duration,
     pub health: HealthSettings,
     pub capabilities: CapabilityOverrides,
+    pub anthropic: AnthropicMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

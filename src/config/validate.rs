@@ -356,6 +356,7 @@ fn backends(list: &[file::Backend], issues: &mut Issues) -> Vec<BackendConfig> {
                 path: hc.path.clone(),
             },
             capabilities: b.capabilities,
+            anthropic: b.anthropic,
         });
     }
     out

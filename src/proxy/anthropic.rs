@@ -97,9 +97,16 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
     let opts = ctx.rt.config.anthropic.options;
     let body_for = |c: &routing::Candidate, b: &Backend| {
         let model = c.upstream_model.as_deref().unwrap_or(&req.model);
-        request::to_openai(&req, model, &profile_for(b), &opts).map(|v| Bytes::from(v.to_string()))
+        if b.serves_anthropic_natively() {
+            return Ok((
+                "/messages",
+                Bytes::from(request::to_native(&req, model).to_string()),
+            ));
+        }
+        let openai = request::to_openai(&req, model, &profile_for(b), &opts)?;
+        Ok(("/chat/completions", Bytes::from(openai.to_string())))
     };
-    let mut up = match exchange::open(gw, session, ctx, "/chat/completions", &body_for).await {
+    let mut up = match exchange::open(gw, session, ctx, &body_for).await {
         Ok(Opened::Answered(up)) => up,
         Ok(Opened::ClientGone) => {
             ctx.error = Some("client_closed");
@@ -107,6 +114,12 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         }
         Err(e) => return respond::anthropic_error(session, ctx, &e).await,
     };
+    if ctx
+        .backend()
+        .is_some_and(Backend::serves_anthropic_natively)
+    {
+        return passthrough(gw, session, ctx, *up).await;
+    }
     if !(200..300).contains(&up.status) {
         let body = exchange::read_all(&mut up.session, 1024 * 1024)
             .await
@@ -198,28 +211,14 @@ async fn write_sse_head(session: &mut Session, ctx: &mut RequestCtx) -> Result<(
 /// What the upstream reader task reports.
 type Chunk = std::result::Result<Option<Bytes>, Box<pingora::Error>>;
 
-/// Streams the translated answer. Events go out as their upstream bytes arrive; pings fill
-/// silences; a client that leaves closes the upstream connection at once.
-async fn stream(
+/// Reads the upstream body in its own task, so neither a ping timer nor a departing client
+/// cancels a read half-way; aborting the task drops (closes) the backend connection. A
+/// complete body returns the connection to the pool.
+fn spawn_reader(
     gw: &Gateway,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    req: &Normalized,
     up: Upstream,
-) -> Result<()> {
-    let buffered = ctx.rt.config.anthropic.options.buffered_tool_args;
-    let ping_every = ctx.rt.config.anthropic.ping_interval;
-    let mut translator = StreamTranslator::new(req, buffered, ctx.request_id.clone(), random_ids());
-    let mut out = Vec::new();
-    translator.start(&mut out);
-    write_sse_head(session, ctx).await?;
-    session
-        .write_response_body(Some(Bytes::from(std::mem::take(&mut out))), false)
-        .await?;
-
-    // The upstream is read in its own task so a ping timer or a departing client never
-    // cancels a read half-way; dropping the task drops (closes) the upstream connection.
-    let (tx, mut rx) = mpsc::channel::<Chunk>(16);
+) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Chunk>) {
+    let (tx, rx) = mpsc::channel::<Chunk>(16);
     let connector = std::sync::Arc::clone(&gw.connector);
     let reader = tokio::spawn(async move {
         let Upstream {
@@ -246,6 +245,77 @@ async fn stream(
             }
         }
     });
+    (reader, rx)
+}
+
+/// Native mode: the backend speaks Anthropic itself; its answer (JSON, SSE or error) goes
+/// to the client byte for byte, each chunk as it arrives.
+async fn passthrough(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    up: Upstream,
+) -> Result<()> {
+    let mut h = ResponseHeader::build(up.status, Some(6))?;
+    let content_type = up
+        .session
+        .response_header()
+        .and_then(|r| r.headers.get("content-type"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    h.insert_header("content-type", content_type)?;
+    h.insert_header("cache-control", "no-cache")?;
+    if !session.as_downstream().is_http2() {
+        h.insert_header("transfer-encoding", "chunked")?;
+    }
+    respond::decorate(session, ctx, &mut h)?;
+    ctx.local_status = Some(up.status);
+    session.write_response_header(Box::new(h), false).await?;
+    let (reader, mut rx) = spawn_reader(gw, up);
+    let result = async {
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Ok(Some(chunk))) => session.write_response_body(Some(chunk), false).await?,
+                    Some(Err(e)) => {
+                        ctx.error = Some(super::failure::error_kind(&e));
+                        return session.write_response_body(None, true).await;
+                    }
+                    Some(Ok(None)) | None => return session.write_response_body(None, true).await,
+                },
+                _ = session.as_downstream_mut().read_body_or_idle(true) => {
+                    ctx.error = Some("client_closed");
+                    return Ok(());
+                }
+            }
+        }
+    }
+    .await;
+    reader.abort();
+    result
+}
+
+/// Streams the translated answer. Events go out as their upstream bytes arrive; pings fill
+/// silences; a client that leaves closes the upstream connection at once.
+async fn stream(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &Normalized,
+    up: Upstream,
+) -> Result<()> {
+    let buffered = ctx.rt.config.anthropic.options.buffered_tool_args;
+    let ping_every = ctx.rt.config.anthropic.ping_interval;
+    let mut translator = StreamTranslator::new(req, buffered, ctx.request_id.clone(), random_ids());
+    let mut out = Vec::new();
+    translator.start(&mut out);
+    write_sse_head(session, ctx).await?;
+    session
+        .write_response_body(Some(Bytes::from(std::mem::take(&mut out))), false)
+        .await?;
+
+    let (reader, mut rx) = spawn_reader(gw, up);
     let result = pump(session, ctx, &mut translator, &mut rx, ping_every).await;
     reader.abort();
     if let Some(e) = translator.error() {

@@ -149,6 +149,11 @@ async fn exact_count(
     req: &Normalized,
     model: &str,
 ) -> Option<u64> {
+    if backend.serves_anthropic_natively() {
+        let path = format!("{}/messages/count_tokens", backend.config.url.base_path);
+        let reply = post(gw, backend, &path, &request::to_native(req, model)).await?;
+        return reply["input_tokens"].as_u64();
+    }
     if !backend.capabilities.tokenize {
         return None;
     }

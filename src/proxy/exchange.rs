@@ -24,6 +24,10 @@ pub struct Upstream {
     pub retry_after: Option<String>,
 }
 
+/// Builds the request for a deployment: the path below its base URL, and the body.
+pub type BodyFor<'a> =
+    dyn Fn(&Candidate, &Backend) -> Result<(&'static str, Bytes), AnthropicError> + Sync + 'a;
+
 /// What became of the attempt to reach a backend.
 pub enum Opened {
     Answered(Box<Upstream>),
@@ -76,8 +80,8 @@ fn unavailable(backend: &Backend, e: &pingora::Error) -> AnthropicError {
     )
 }
 
-/// Sends `body_for(candidate)` to `suffix` (below the backend's base URL) of the best
-/// deployment, failing over as the proxy does.
+/// Sends `body_for(candidate)`, which also names the path below the backend's base URL,
+/// to the best deployment, failing over as the proxy does.
 ///
 /// # Errors
 /// The Anthropic error to answer when no deployment could be reached, or one timed out.
@@ -85,8 +89,7 @@ pub async fn open(
     gw: &Gateway,
     session: &mut Session,
     ctx: &mut RequestCtx,
-    suffix: &str,
-    body_for: &(dyn Fn(&Candidate, &Backend) -> Result<Bytes, AnthropicError> + Sync),
+    body_for: &BodyFor<'_>,
 ) -> Result<Opened, AnthropicError> {
     let rt = Arc::clone(&ctx.rt);
     let mut last_error = AnthropicError::new(
@@ -102,7 +105,7 @@ pub async fn open(
         ctx.upstream.current = Some(candidate.backend);
         ctx.upstream.attempts += 1;
         ctx.guards.backend = Some(backend.track_inflight());
-        let body = body_for(&candidate, backend)?;
+        let (suffix, body) = body_for(&candidate, backend)?;
         let Some(addr) = backend.ensure_addr().await else {
             gw.metrics.backend_error("dns");
             last_error = AnthropicError::new(

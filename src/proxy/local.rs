@@ -67,6 +67,11 @@ fn health(gw: &Gateway, ctx: &RequestCtx) -> Value {
                 "last_checked_unix": last_checked,
                 "inflight": b.shared.inflight(),
                 "capabilities": b.capabilities.names(),
+                "anthropic": match (b.config.anthropic, b.shared.native_anthropic()) {
+                    (crate::config::AnthropicMode::Translate, _) | (_, Some(false)) => "translate",
+                    (crate::config::AnthropicMode::Native, _) | (_, Some(true)) => "native",
+                    (_, None) => "unknown",
+                },
             })
         })
         .collect();

@@ -519,3 +519,104 @@ async fn count_tokens_is_exact_where_the_backend_can_count() {
     assert_eq!(resp.json::<Value>().await.expect("json")["input_tokens"], 5);
     let _ = Bytes::new();
 }
+
+async fn wait_native(gw: &TestGateway) {
+    let deadline = std::time::Instant::now() + PROMPTLY;
+    loop {
+        let h: Value = reqwest::get(gw.url("/health"))
+            .await
+            .expect("health")
+            .json()
+            .await
+            .expect("json");
+        if h["backends"][0]["anthropic"] == "native" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "native /v1/messages never detected: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_backends_get_the_normalised_anthropic_request_and_answer_untouched() {
+    let backend = MockBackend::start(Kind::Llamacpp, "served-model").await;
+    backend.set_native_messages(true);
+    let yaml = format!(
+        "auth:\n  keys: [{{id: cc, key: good-key}}]\n{}models:\n  claude-sonnet-4-5: {{backend: b, upstream_model: served-model}}\n",
+        backends_yaml(&[("b", Kind::Llamacpp, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    wait_native(&gw).await;
+    let body = json!({
+        "model": "claude-sonnet-4-5", "max_tokens": 50, "stream": true,
+        "system": [{"type": "text", "text": "x-anthropic-billing-header: cc_version=1;"}, {"type": "text", "text": "Sys.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "# Environment"},
+        ],
+        "context_management": {"edits": []},
+    });
+    let resp = post(
+        &gw,
+        "/v1/messages?beta=true",
+        &body,
+        &[("x-api-key", "good-key")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("request-id"));
+    let raw = resp.bytes().await.expect("body");
+    assert_eq!(
+        raw,
+        Bytes::from_static(crate::harness::backend::NATIVE_SSE.as_bytes()),
+        "passed through byte for byte"
+    );
+    let sent = backend
+        .requests()
+        .into_iter()
+        .find(|r| r.target == "/v1/messages")
+        .expect("forwarded");
+    assert_eq!(sent.header("x-api-key"), None);
+    assert_eq!(
+        sent.json(),
+        json!({
+            "model": "served-model", "max_tokens": 50, "stream": true,
+            "system": [{"type": "text", "text": "Sys."}, {"type": "text", "text": "# Environment"}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+            "context_management": {"edits": []},
+        }),
+        "system hoisted, cache_control and billing header removed, the rest untouched"
+    );
+    let count = post(
+        &gw,
+        "/v1/messages/count_tokens",
+        &json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}),
+        &[("x-api-key", "good-key")],
+    )
+    .await;
+    assert_eq!(count.headers()["x-llmgate-token-count"], "exact");
+    assert_eq!(
+        count.json::<Value>().await.expect("json")["input_tokens"],
+        42
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn translate_mode_ignores_a_native_endpoint() {
+    let backend = MockBackend::start(Kind::Vllm, "served-model").await;
+    backend.set_native_messages(true);
+    let yaml = format!(
+        "{}    anthropic: translate\nmodels:\n  claude-sonnet-4-5: {{backend: b, upstream_model: served-model}}\n",
+        backends_yaml(&[("b", Kind::Vllm, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let resp = post(&gw, "/v1/messages", &request(false), &[]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        backend.wait_requests(1, PROMPTLY).await[0].target,
+        "/v1/chat/completions"
+    );
+}

@@ -8,3 +8,4 @@ mod local_endpoints;
 mod openai_passthrough;
 mod reload;
 mod routing_failover;
+mod sdk;

@@ -813,3 +813,61 @@ fn reasoning_effort(raw: &Map<String, Value>, profile: &Profile) -> Option<Strin
         _ => effort,
     }
 }
+
+/// Removes `cache_control`, `citations` and `caller` (spec N7) from a block.
+fn strip_block(block: &Value) -> Value {
+    let mut b = block.clone();
+    if let Some(obj) = b.as_object_mut() {
+        for key in ["cache_control", "citations", "caller"] {
+            obj.remove(key);
+        }
+        if let Some(Value::Array(parts)) = obj.get_mut("content") {
+            for part in parts.iter_mut() {
+                *part = strip_block(part);
+            }
+        }
+    }
+    b
+}
+
+/// The request for a backend that serves `/v1/messages` itself: the client's body with
+/// the drift Claude Code introduces normalised (system messages hoisted, empty text
+/// blocks and `cache_control` removed, consecutive roles merged, billing header dropped),
+/// the model renamed, and everything else untouched.
+pub fn to_native(req: &Normalized, upstream_model: &str) -> Value {
+    let mut out = req.raw.clone();
+    out.insert("model".into(), json!(upstream_model));
+    out.remove("cache_control");
+    if req.system.is_empty() {
+        out.remove("system");
+    } else {
+        let blocks: Vec<Value> = req
+            .system
+            .iter()
+            .map(|t| json!({"type": "text", "text": t}))
+            .collect();
+        out.insert("system".into(), Value::Array(blocks));
+    }
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| {
+            let role = if m.role == Role::User {
+                "user"
+            } else {
+                "assistant"
+            };
+            let content: Vec<Value> = m.blocks.iter().map(|b| strip_block(&b.value)).collect();
+            json!({"role": role, "content": content})
+        })
+        .collect();
+    out.insert("messages".into(), Value::Array(messages));
+    if let Some(Value::Array(tools)) = out.get_mut("tools") {
+        for t in tools.iter_mut() {
+            if let Some(obj) = t.as_object_mut() {
+                obj.remove("cache_control");
+            }
+        }
+    }
+    Value::Object(out)
+}

@@ -135,6 +135,7 @@ struct State {
     /// Replaces the default for every request to this path, until cleared.
     fixed: Mutex<Vec<(String, Reply)>>,
     loading: AtomicBool,
+    native_messages: AtomicBool,
     closed_early: Mutex<Vec<Instant>>,
     closed_notify: Notify,
     received_notify: Notify,
@@ -216,6 +217,11 @@ impl MockBackend {
         self.state.loading.store(loading, Ordering::SeqCst);
     }
 
+    /// Serve Anthropic's `/v1/messages` natively, as recent vLLM, llama.cpp and Ollama do.
+    pub fn set_native_messages(&self, native: bool) {
+        self.state.native_messages.store(native, Ordering::SeqCst);
+    }
+
     /// Requests received, health probes excluded.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state
@@ -223,7 +229,7 @@ impl MockBackend {
             .lock()
             .expect("lock")
             .iter()
-            .filter(|r| !is_probe(&r.target))
+            .filter(|r| !is_probe_request(r))
             .cloned()
             .collect()
     }
@@ -277,6 +283,11 @@ impl MockBackend {
 
 fn is_probe(target: &str) -> bool {
     matches!(target, "/health" | "/ready" | "/readyz" | "/api/tags")
+}
+
+/// Health probes, and the gateway's one-time "do you serve /v1/messages?" question.
+fn is_probe_request(r: &Recorded) -> bool {
+    is_probe(&r.target) || (r.target == "/v1/messages" && &r.body[..] == b"{}")
 }
 
 async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
@@ -339,7 +350,7 @@ async fn serve_connection(mut stream: TcpStream, kind: Kind, model: &str, state:
             .map(|(_, r)| r.clone());
         let reply = match fixed {
             Some(r) => r,
-            None if is_probe(&req.target) => default_reply(kind, model, &req, &state),
+            None if is_probe_request(&req) => default_reply(kind, model, &req, &state),
             None => {
                 let scripted = state.script.lock().expect("lock").pop_front();
                 scripted.unwrap_or_else(|| default_reply(kind, model, &req, &state))
@@ -453,6 +464,35 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply, state: &State) -> boo
     }
 }
 
+/// The canned Anthropic stream a native backend sends.
+pub const NATIVE_SSE: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_native\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":0}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"native\"}}\n\nevent: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":1}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+fn native_messages(path: &str, req: &Recorded) -> Reply {
+    let body = req.json();
+    if path == "/v1/messages/count_tokens" {
+        return Reply::json(200, json!({"input_tokens": 42}));
+    }
+    if body.get("messages").is_none() {
+        return Reply::json(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "messages: Field required"}}),
+        );
+    }
+    if body["stream"] == json!(true) {
+        let events = NATIVE_SSE
+            .split_inclusive("\n\n")
+            .map(|e| Bytes::from(e.to_owned()))
+            .collect();
+        return Reply::sse(events);
+    }
+    Reply::json(
+        200,
+        json!({"id": "msg_native", "type": "message", "role": "assistant", "model": body["model"],
+        "content": [{"type": "text", "text": "native"}], "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 3, "output_tokens": 1}}),
+    )
+}
+
 /// One SSE `data:` event.
 pub fn data(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
@@ -546,6 +586,9 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
         );
     }
     let path = req.target.split('?').next().unwrap_or("");
+    if state.native_messages.load(Ordering::SeqCst) && path.starts_with("/v1/messages") {
+        return native_messages(path, req);
+    }
     match (kind, req.method.as_str(), path) {
         (Kind::Vllm | Kind::Tgi, "GET", "/health") => Reply::Raw {
             head: "HTTP/1.1 200 OK\r\ncontent-length: 0".into(),
