@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build release fmt fmt-check lint test venv check-conf doc demo run clean
+.PHONY: all build release fmt fmt-check lint test venv check-conf doc demo run clean fuzz fuzz-tools
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -26,10 +26,25 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## The whole suite: formatting, lints, unit, in-process end-to-end, CLI and config tests.
-test: fmt-check lint check-conf venv
+test: fmt-check lint check-conf venv fuzz
 	@mkdir -p target
 	@set -o pipefail; LLMGATE_PYTHON=$(PYTHON) $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p " passed, " f " failed"}' target/test-output.log
+
+## Build the fuzz targets and run each briefly, seeded with the golden vectors: the stream
+## translator and the request translation must never panic. cargo-fuzz needs nightly
+## flags; RUSTC_BOOTSTRAP lets the one stable toolchain accept them.
+FUZZ_SECONDS ?= 20
+fuzz: fuzz-tools
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O
+	@mkdir -p fuzz/corpus/stream_translator fuzz/corpus/anthropic_request
+	@python3 fuzz/seed_corpus.py tests/fixtures/vectors fuzz/corpus
+	cd fuzz && for t in stream_translator anthropic_request; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | tail -3 || exit 1; \
+	done
+
+fuzz-tools:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 
 venv: $(VENV)/.installed
 

@@ -10,6 +10,8 @@ pub mod request;
 pub mod response;
 pub mod sse;
 pub mod stream;
+pub mod translate;
+mod validate;
 
 pub use error::AnthropicError;
 
