@@ -10,6 +10,7 @@ pub mod request;
 pub mod response;
 pub mod sse;
 pub mod stream;
+mod tool_calls;
 pub mod translate;
 mod validate;
 

@@ -16,6 +16,7 @@ use super::error::from_stream_error;
 use super::request::Normalized;
 use super::response::{parse_args, stop_reason, usage};
 use super::sse::{PING, SseFramer, write_event};
+use super::tool_calls::ToolCalls;
 use super::{AnthropicError, count, ids};
 
 /// Produces generated ids: called with `"msg_"`, `"toolu_"` or `"sig_"`.
@@ -32,17 +33,6 @@ enum Open {
     Text,
     Thinking,
     Tool(usize),
-}
-
-#[derive(Debug, Default)]
-struct Tool {
-    up_index: i64,
-    up_id: Option<String>,
-    id: Option<String>,
-    name: String,
-    pending: String,
-    emitted: String,
-    started: bool,
 }
 
 /// Where the translator is.
@@ -68,7 +58,7 @@ pub struct StreamTranslator {
     open: Open,
     pending_text: String,
     pending_thinking: String,
-    tools: Vec<Tool>,
+    tools: ToolCalls,
     finish_reason: Option<String>,
     matched_stop: Option<Value>,
     usage: Option<Value>,
@@ -103,7 +93,7 @@ impl StreamTranslator {
             open: Open::None,
             pending_text: String::new(),
             pending_thinking: String::new(),
-            tools: Vec::new(),
+            tools: ToolCalls::default(),
             finish_reason: None,
             matched_stop: None,
             usage: None,
@@ -270,33 +260,6 @@ impl StreamTranslator {
         }
     }
 
-    /// Which tool a delta belongs to (§6.5 `resolve_key`).
-    fn resolve(&mut self, tc: &Value, id: Option<&str>, name: Option<&str>) -> usize {
-        let index = tc["index"]
-            .as_i64()
-            .unwrap_or_else(|| self.tools.last().map_or(0, |t| t.up_index));
-        let newest = self.tools.iter().rposition(|t| t.up_index == index);
-        let fresh = match newest {
-            None => true,
-            Some(k) => {
-                let t = &self.tools[k];
-                let other_id = matches!((id, &t.up_id), (Some(a), Some(b)) if a != b);
-                let has_args = !(t.emitted.is_empty() && t.pending.is_empty());
-                let complete_again = !t.name.is_empty() && has_args && name.is_some();
-                other_id || complete_again
-            }
-        };
-        if fresh {
-            self.tools.push(Tool {
-                up_index: index,
-                ..Tool::default()
-            });
-            self.tools.len() - 1
-        } else {
-            newest.unwrap_or(0)
-        }
-    }
-
     fn on_tool_call(&mut self, tc: &Value, out: &mut Vec<u8>) -> Result<(), AnthropicError> {
         let id = tc["id"].as_str().map(str::trim).filter(|s| !s.is_empty());
         let name = tc["function"]["name"].as_str().filter(|s| !s.is_empty());
@@ -305,7 +268,7 @@ impl StreamTranslator {
             Value::Null => String::new(),
             other => other.to_string(),
         };
-        let key = self.resolve(tc, id, name);
+        let key = self.tools.resolve(tc, id, name);
         let newest = key + 1 == self.tools.len();
         let t = &mut self.tools[key];
         if let Some(id) = id
