@@ -189,6 +189,24 @@ async fn exact_count(
             .await?;
             reply["tokens"].as_array().map(|t| t.len() as u64)
         }
+        BackendKind::Sglang => {
+            // SGLang renders messages and tools itself: {messages, tools} -> {"count": N}.
+            let reply = post(
+                gw,
+                backend,
+                &format!("{root}/v1/tokenize"),
+                &exact::sglang_tokenize(&openai),
+            )
+            .await?;
+            reply["count"].as_u64()
+        }
+        BackendKind::Tgi => {
+            // TGI applies the template to a chat body: {"tokenize_response": [...]}.
+            let reply = post(gw, backend, &format!("{root}/chat_tokenize"), &openai).await?;
+            reply["tokenize_response"]
+                .as_array()
+                .map(|t| t.len() as u64)
+        }
         _ => None,
     }
 }

@@ -494,7 +494,7 @@ async fn claude_code_sized_request_of_200_kib_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_tokens_is_exact_where_the_backend_can_count() {
     let body = json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Count me, please."}]});
-    for kind in [Kind::Vllm, Kind::Llamacpp] {
+    for kind in [Kind::Vllm, Kind::Llamacpp, Kind::Sglang, Kind::Tgi] {
         let (backend, gw) = setup(kind, "").await;
         let resp = post(&gw, "/v1/messages/count_tokens?beta=true", &body, &[]).await;
         assert_eq!(resp.status(), 200);

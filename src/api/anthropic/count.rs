@@ -77,6 +77,17 @@ pub mod exact {
         Value::Object(body)
     }
 
+    /// SGLang: `POST {root}/v1/tokenize` → `{"count": N}`.
+    pub fn sglang_tokenize(openai: &Value) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), openai["model"].clone());
+        body.insert("messages".into(), openai["messages"].clone());
+        if let Some(tools) = openai.get("tools") {
+            body.insert("tools".into(), tools.clone());
+        }
+        Value::Object(body)
+    }
+
     /// llama.cpp step 1: `POST {root}/apply-template` → `{"prompt": P}`.
     pub fn llamacpp_apply_template(openai: &Value) -> Value {
         let mut body = Map::new();

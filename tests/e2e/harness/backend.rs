@@ -657,6 +657,23 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
             let n = req.json()["content"].as_str().map_or(0, |c| c.len() / 4);
             Reply::json(200, json!({"tokens": vec![1; n]}))
         }
+        (Kind::Sglang, "POST", "/v1/tokenize") => {
+            let n = req.json()["messages"].to_string().len() as u64 / 4;
+            Reply::json(
+                200,
+                json!({"tokens": [], "count": n, "max_model_len": 8192}),
+            )
+        }
+        (Kind::Tgi, "POST", "/chat_tokenize") => {
+            let n = req.json()["messages"].to_string().len() / 4;
+            let tokens: Vec<Value> = (0..n)
+                .map(|i| json!({"id": i, "text": "t", "start": 0, "stop": 1}))
+                .collect();
+            Reply::json(
+                200,
+                json!({"tokenize_response": tokens, "templated_text": "..."}),
+            )
+        }
         (Kind::Tgi, "POST", "/v1/embeddings") => not_found(kind),
         (_, "POST", "/v1/embeddings") => {
             let asked = req.json()["model"].as_str().unwrap_or(model).to_owned();
