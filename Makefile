@@ -39,8 +39,10 @@ fuzz: fuzz-tools
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O
 	@mkdir -p fuzz/corpus/stream_translator fuzz/corpus/anthropic_request
 	@python3 fuzz/seed_corpus.py tests/fixtures/vectors fuzz/corpus
-	cd fuzz && for t in stream_translator anthropic_request; do \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | tail -3 || exit 1; \
+	cd fuzz && set -o pipefail && for t in stream_translator anthropic_request; do \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+	    | grep -E 'number_of_executed_units|panicked|ERROR|SUMMARY' || exit 1; \
 	done
 
 fuzz-tools:
