@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build release fmt fmt-check lint test venv check-conf doc demo run clean fuzz fuzz-tools
+.PHONY: all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -30,6 +30,15 @@ test: fmt-check lint check-conf venv fuzz
 	@mkdir -p target
 	@set -o pipefail; LLMGATE_PYTHON=$(PYTHON) $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p " passed, " f " failed"}' target/test-output.log
+
+## The real-model suite: llama.cpp llama-server + SmolLM2 behind llmgate, driven by the
+## official openai and anthropic SDKs and by Claude Code. The first run builds llama-server
+## (~8-10 min on 2 cores); it is cached outside the clone.
+e2e: venv
+	$(CARGO) build --bin llmgate
+	@set -e; set -a; eval "$$(bash scripts/setup-llamacpp.sh)"; set +a; \
+	  CLAUDE_BIN=$$(bash scripts/setup-claude-code.sh); export CLAUDE_BIN; \
+	  LLMGATE_BIN=$(CURDIR)/target/debug/llmgate $(PYTHON) -m pytest tests/real -v -p no:cacheprovider
 
 ## Build the fuzz targets and run each briefly, seeded with the golden vectors: the stream
 ## translator and the request translation must never panic. cargo-fuzz needs nightly

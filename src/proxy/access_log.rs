@@ -31,8 +31,10 @@ pub fn record(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Requ
     if ctx.error.is_none() {
         ctx.error = e.map(error_kind);
     }
-    let path = req.uri.path();
-    let path = &path[..path.len().min(256)];
+    // The query is logged too: Claude Code's `/v1/messages?beta=true` shows which client
+    // flavour called.
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = &path[..path.floor_char_boundary(256)];
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let duration_ms = (duration_ms * 10.0).round() / 10.0;
     let backend = ctx.backend().map_or("-", |b| b.name());

@@ -114,13 +114,15 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         }
         Err(e) => return respond::anthropic_error(session, ctx, &e).await,
     };
-    if ctx
+    let native = ctx
         .backend()
-        .is_some_and(Backend::serves_anthropic_natively)
-    {
+        .is_some_and(Backend::serves_anthropic_natively);
+    if native && (200..300).contains(&up.status) {
         return passthrough(gw, session, ctx, *up).await;
     }
     if !(200..300).contains(&up.status) {
+        // Native or not, errors go through the mapping: context-length errors must reach
+        // Claude Code in the wording it acts on.
         let body = exchange::read_all(&mut up.session, 1024 * 1024)
             .await
             .unwrap_or_default();
@@ -248,8 +250,8 @@ fn spawn_reader(
     (reader, rx)
 }
 
-/// Native mode: the backend speaks Anthropic itself; its answer (JSON, SSE or error) goes
-/// to the client byte for byte, each chunk as it arrives.
+/// Native mode: the backend speaks Anthropic itself; its successful answer (JSON or SSE)
+/// goes to the client byte for byte, each chunk as it arrives.
 async fn passthrough(
     gw: &Gateway,
     session: &mut Session,
