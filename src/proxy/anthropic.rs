@@ -136,15 +136,7 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             p.headers.push(("retry-after", ra));
         }
         ctx.error = Some(e.kind);
-        return respond::send(
-            session,
-            ctx,
-            p.status,
-            "application/json",
-            p.body,
-            &p.headers,
-        )
-        .await;
+        return respond::send_payload(session, ctx, p).await;
     }
     if req.stream {
         stream(gw, session, ctx, &req, *up).await

@@ -114,6 +114,11 @@ pub async fn error(session: &mut Session, ctx: &mut RequestCtx, err: &ApiError) 
         session.set_keepalive(None);
     }
     let p = error_payload(ctx, err);
+    send_payload(session, ctx, p).await
+}
+
+/// Writes a prepared error payload as JSON.
+pub async fn send_payload(session: &mut Session, ctx: &mut RequestCtx, p: Payload) -> Result<()> {
     send(
         session,
         ctx,
@@ -133,13 +138,5 @@ pub async fn anthropic_error(
 ) -> Result<()> {
     ctx.error.get_or_insert(e.kind);
     let p = anthropic_payload(ctx, e);
-    send(
-        session,
-        ctx,
-        p.status,
-        "application/json",
-        p.body,
-        &p.headers,
-    )
-    .await
+    send_payload(session, ctx, p).await
 }

@@ -65,37 +65,34 @@ pub fn heuristic(req: &Normalized) -> u64 {
 pub mod exact {
     use serde_json::{Map, Value, json};
 
-    /// vLLM: `POST {root}/tokenize` → `{"count": N}`.
-    pub fn vllm_tokenize(openai: &Value) -> Value {
+    /// The chat request's `messages` and `tools` (if any), optionally with its `model`.
+    fn messages_and_tools(openai: &Value, with_model: bool) -> Map<String, Value> {
         let mut body = Map::new();
-        body.insert("model".into(), openai["model"].clone());
+        if with_model {
+            body.insert("model".into(), openai["model"].clone());
+        }
         body.insert("messages".into(), openai["messages"].clone());
         if let Some(tools) = openai.get("tools") {
             body.insert("tools".into(), tools.clone());
         }
+        body
+    }
+
+    /// vLLM: `POST {root}/tokenize` → `{"count": N}`.
+    pub fn vllm_tokenize(openai: &Value) -> Value {
+        let mut body = messages_and_tools(openai, true);
         body.insert("add_generation_prompt".into(), json!(true));
         Value::Object(body)
     }
 
     /// SGLang: `POST {root}/v1/tokenize` → `{"count": N}`.
     pub fn sglang_tokenize(openai: &Value) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), openai["model"].clone());
-        body.insert("messages".into(), openai["messages"].clone());
-        if let Some(tools) = openai.get("tools") {
-            body.insert("tools".into(), tools.clone());
-        }
-        Value::Object(body)
+        Value::Object(messages_and_tools(openai, true))
     }
 
     /// llama.cpp step 1: `POST {root}/apply-template` → `{"prompt": P}`.
     pub fn llamacpp_apply_template(openai: &Value) -> Value {
-        let mut body = Map::new();
-        body.insert("messages".into(), openai["messages"].clone());
-        if let Some(tools) = openai.get("tools") {
-            body.insert("tools".into(), tools.clone());
-        }
-        Value::Object(body)
+        Value::Object(messages_and_tools(openai, false))
     }
 
     /// llama.cpp step 2: `POST {root}/tokenize` → `{"tokens": [...]}`. The rendered
