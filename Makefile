@@ -25,11 +25,14 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## The whole suite: formatting, lints, unit, in-process end-to-end, CLI and config tests.
+## The whole suite: formatting, lints, config files, fuzz smoke, unit + in-process end-to-end
+## + CLI tests (cargo), then the real-model suite (make e2e).
 test: fmt-check lint check-conf venv fuzz
 	@mkdir -p target
 	@set -o pipefail; LLMGATE_PYTHON=$(PYTHON) $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p " passed, " f " failed"}' target/test-output.log
+	@set -o pipefail; $(MAKE) --no-print-directory e2e 2>&1 | tee target/e2e-output.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {print "cargo: " p " passed, " f " failed"}' target/test-output.log
+	@awk '/ passed/ && /=====/ {line = $$0} END {print "e2e (pytest): " line}' target/e2e-output.log
 
 ## The real-model suite: llama.cpp llama-server + SmolLM2 behind llmgate, driven by the
 ## official openai and anthropic SDKs and by Claude Code. The first run builds llama-server

@@ -37,7 +37,7 @@ trap cleanup INT TERM EXIT
 
 echo "demo: [3/3] starting llama-server on 127.0.0.1:8081 and llmgate on 127.0.0.1:8000..."
 "$LLAMA_SERVER" -m "$LLAMA_MODEL" --host 127.0.0.1 --port 8081 -a smollm2-135m-instruct \
-  -c 8192 -np 2 -t "$(nproc)" --no-webui --jinja --metrics --slots --embeddings \
+  -c 8192 -np 2 -t "$(nproc)" --no-webui --jinja --metrics --slots --embeddings --pooling mean \
   --log-disable >/dev/null 2>&1 &
 pids+=($!)
 ./target/release/llmgate -c conf/examples/demo.yaml &
@@ -73,9 +73,10 @@ Anthropic SDK (Python):
   print(client.messages.create(model="smollm2", max_tokens=64,
         messages=[{"role": "user", "content": "Say hello"}]).content[0].text)
 
-Claude Code:
-  ANTHROPIC_BASE_URL=http://127.0.0.1:8000 ANTHROPIC_API_KEY=demo-key ANTHROPIC_MODEL=smollm2 \
-  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_OUTPUT_TOKENS=256 claude -p "Say hello"
+Claude Code (SmolLM2 has a 4k context per slot: keep Claude Code's prompt small):
+  export ANTHROPIC_BASE_URL=http://127.0.0.1:8000 ANTHROPIC_API_KEY=demo-key ANTHROPIC_MODEL=smollm2
+  export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_OUTPUT_TOKENS=1024
+  claude -p "Reply with one word: hello" --bare --tools "" --system-prompt "You are a terse assistant."
 
 Probes: curl -s http://127.0.0.1:8000/health   Metrics: curl -s http://127.0.0.1:8000/metrics
 Press Ctrl-C to stop.

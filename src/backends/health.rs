@@ -122,7 +122,9 @@ async fn probe_native_anthropic(connector: &Connector, backend: &Backend) {
         max_body: 64 * 1024,
     };
     if let Ok(reply) = client::send(connector, &peer, call).await {
-        let native = matches!(reply.status, 200..=299 | 400 | 422);
+        // Servers that have the route reject the empty body (400/422; llama.cpp says 500
+        // "'messages' is required"); servers without it answer 404/405/501.
+        let native = !matches!(reply.status, 404 | 405 | 501);
         backend.shared.set_native_anthropic(native);
         log::info!(target: "llmgate::backend", "backend `{}`: /v1/messages {}", backend.name(),
             if native { "served natively (forwarding)" } else { "not served (translating)" });

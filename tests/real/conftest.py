@@ -50,11 +50,18 @@ class Llama:
         ]
         self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_http(self.url + "/health")
+        try:
+            wait_http(self.url + "/health")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 class Gateway:
@@ -86,8 +93,12 @@ models:
             [os.environ["LLMGATE_BIN"], "-c", path, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
-        wait_http(self.url + "/readyz")
-        self._wait_native()
+        try:
+            wait_http(self.url + "/readyz")
+            self._wait_native()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_native(self) -> None:
         """llama.cpp serves /v1/messages itself; wait until llmgate has found out."""
@@ -108,12 +119,15 @@ models:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=15)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 @pytest.fixture(scope="session")
 def llama():
-    server = Llama(["--embeddings"], parallel=2)
+    server = Llama(["--embeddings", "--pooling", "mean"], parallel=2)
     yield server
     server.stop()
 

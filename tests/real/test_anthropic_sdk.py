@@ -29,10 +29,12 @@ def client(gateway):
 @pytest.mark.parametrize("model", MODELS)
 def test_messages_create(client, model):
     m = client.messages.create(
-        model=model, max_tokens=32, temperature=0, system="You are terse.",
+        model=model, max_tokens=32, system="You are terse.",
         messages=[{"role": "user", "content": "What is the capital of France?"}],
     )
-    assert m.model == model
+    # Translated answers echo the client's model name; native ones come back untouched,
+    # with the backend's own name.
+    assert m.model in (model, "smollm2-135m-instruct")
     assert m.content and m.content[0].type == "text" and m.content[0].text.strip()
     assert m.stop_reason in ("end_turn", "max_tokens")
     assert m.usage.input_tokens > 0 and m.usage.output_tokens > 0
@@ -41,7 +43,7 @@ def test_messages_create(client, model):
 @pytest.mark.parametrize("model", MODELS)
 def test_messages_stream_is_accumulated_by_the_sdk(client, model):
     with client.messages.stream(
-        model=model, max_tokens=32, temperature=0,
+        model=model, max_tokens=32,
         messages=[{"role": "user", "content": "Name three colours."}],
     ) as stream:
         text = "".join(stream.text_stream)
@@ -55,7 +57,7 @@ def test_tool_use_round_trip(client):
     # SmolLM2 needs help to call a tool: a template that renders tools, `any`, and an
     # assistant prefill that opens the call (scouted in shared/docs/real-backends.md).
     first = client.messages.create(
-        model="smollm2-tools", max_tokens=48, temperature=0, tools=[WEATHER],
+        model="smollm2-tools", max_tokens=48, tools=[WEATHER],
         tool_choice={"type": "any"},
         messages=[
             {"role": "user", "content": "What is the weather in Paris?"},
@@ -67,7 +69,7 @@ def test_tool_use_round_trip(client):
     assert calls[0].name == "get_weather"
     assert isinstance(calls[0].input, dict)
     second = client.messages.create(
-        model="smollm2-tools", max_tokens=32, temperature=0, tools=[WEATHER],
+        model="smollm2-tools", max_tokens=32, tools=[WEATHER],
         messages=[
             {"role": "user", "content": "What is the weather in Paris?"},
             {"role": "assistant", "content": [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.input} for c in calls]},

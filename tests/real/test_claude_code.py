@@ -21,11 +21,11 @@ def test_claude_code_gets_an_answer(gateway):
         "ANTHROPIC_MODEL": "smollm2",
         "ANTHROPIC_SMALL_FAST_MODEL": "smollm2",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "128",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024",
         "DISABLE_AUTOUPDATER": "1",
     }
     run = subprocess.run(
-        [os.environ["CLAUDE_BIN"], "-p", "Say hello", "--output-format", "json",
+        [os.environ["CLAUDE_BIN"], "-p", "Reply with one word: hello", "--output-format", "json",
          "--bare", "--tools", "", "--system-prompt", "You are a terse assistant."],
         env=env, capture_output=True, text=True, timeout=300, cwd=home,
     )
