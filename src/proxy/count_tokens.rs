@@ -95,7 +95,7 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) ->
     let (tokens, is_exact) = match gw.token_counts.get(&key) {
         Some(hit) => hit,
         None => {
-            let counted = match exact_count(gw, backend, &req, &model).await {
+            let counted = match exact_count(gw, backend, &req, &model, &opts).await {
                 Some(n) => (n, true),
                 None => (count::heuristic(&req), false),
             };
@@ -148,6 +148,7 @@ async fn exact_count(
     backend: &Backend,
     req: &Normalized,
     model: &str,
+    opts: &crate::api::anthropic::Options,
 ) -> Option<u64> {
     if backend.serves_anthropic_natively() {
         let path = format!("{}/messages/count_tokens", backend.config.url.base_path);
@@ -157,60 +158,45 @@ async fn exact_count(
     if !backend.capabilities.tokenize {
         return None;
     }
-    let opts = backend_opts(gw);
-    let openai = request::to_openai(req, model, &profile_for(backend), &opts).ok()?;
+    let openai = request::to_openai(req, model, &profile_for(backend), opts).ok()?;
     let root = exact::root_path(&backend.config.url.base_path).to_owned();
+    let at = |path: &str| format!("{root}{path}");
     match backend.config.kind {
         BackendKind::Vllm => {
             let reply = post(
                 gw,
                 backend,
-                &format!("{root}/tokenize"),
+                &at("/tokenize"),
                 &exact::vllm_tokenize(&openai),
             )
             .await?;
             reply["count"].as_u64()
         }
         BackendKind::Llamacpp => {
-            let rendered = post(
-                gw,
-                backend,
-                &format!("{root}/apply-template"),
-                &exact::llamacpp_apply_template(&openai),
-            )
-            .await?;
-            let prompt = rendered["prompt"].as_str()?;
-            let reply = post(
-                gw,
-                backend,
-                &format!("{root}/tokenize"),
-                &exact::llamacpp_tokenize(prompt),
-            )
-            .await?;
+            let template = exact::llamacpp_apply_template(&openai);
+            let rendered = post(gw, backend, &at("/apply-template"), &template).await?;
+            let tokenize = exact::llamacpp_tokenize(rendered["prompt"].as_str()?);
+            let reply = post(gw, backend, &at("/tokenize"), &tokenize).await?;
             reply["tokens"].as_array().map(|t| t.len() as u64)
         }
+        // SGLang renders messages and tools itself: {messages, tools} -> {"count": N}.
         BackendKind::Sglang => {
-            // SGLang renders messages and tools itself: {messages, tools} -> {"count": N}.
             let reply = post(
                 gw,
                 backend,
-                &format!("{root}/v1/tokenize"),
+                &at("/v1/tokenize"),
                 &exact::sglang_tokenize(&openai),
             )
             .await?;
             reply["count"].as_u64()
         }
+        // TGI applies the template to a chat body: {"tokenize_response": [...]}.
         BackendKind::Tgi => {
-            // TGI applies the template to a chat body: {"tokenize_response": [...]}.
-            let reply = post(gw, backend, &format!("{root}/chat_tokenize"), &openai).await?;
+            let reply = post(gw, backend, &at("/chat_tokenize"), &openai).await?;
             reply["tokenize_response"]
                 .as_array()
                 .map(|t| t.len() as u64)
         }
         _ => None,
     }
-}
-
-fn backend_opts(gw: &Gateway) -> crate::api::anthropic::Options {
-    gw.runtime.load().config.anthropic.options
 }

@@ -16,6 +16,15 @@ pub fn generate(prefix: &str) -> String {
     out
 }
 
+/// Produces generated ids: called with `"msg_"`, `"toolu_"` or `"sig_"`. Injectable so
+/// tests can compare translator output byte for byte.
+pub type IdSource = Box<dyn FnMut(&'static str) -> String + Send + Sync>;
+
+/// Random ids, as in production.
+pub fn random_ids() -> IdSource {
+    Box::new(generate)
+}
+
 pub fn message_id() -> String {
     generate("msg_")
 }

@@ -17,15 +17,9 @@ use super::request::Normalized;
 use super::response::{parse_args, stop_reason, usage};
 use super::sse::{PING, SseFramer, write_event};
 use super::tool_calls::ToolCalls;
-use super::{AnthropicError, count, ids};
+use super::{AnthropicError, count};
 
-/// Produces generated ids: called with `"msg_"`, `"toolu_"` or `"sig_"`.
-pub type IdSource = Box<dyn FnMut(&'static str) -> String + Send + Sync>;
-
-/// Random ids, as in production.
-pub fn random_ids() -> IdSource {
-    Box::new(ids::generate)
-}
+pub use super::ids::{IdSource, random_ids};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
