@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
+# BENCH_ARGS: requests per run and concurrency.
+BENCH_ARGS ?= 2000 16
+
+.PHONY: bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -75,6 +78,10 @@ check-conf:
 
 doc:
 	$(CARGO) doc --no-deps
+
+## Direct vs. through-gateway on loopback, in one run, with ratios (not part of make test).
+bench:
+	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
 
 ## The gateway on 127.0.0.1:8000 in front of a local backend (key: demo-key).
 demo:

@@ -172,6 +172,9 @@ impl MockBackend {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        // Replies go out in several writes; without this, Nagle plus
+                        // delayed ACKs add ~40 ms to every exchange.
+                        let _ = stream.set_nodelay(true);
                         let (st, model) = (Arc::clone(&st), model_name.clone());
                         tokio::spawn(async move { serve_connection(stream, kind, &model, st).await });
                     }
