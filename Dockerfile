@@ -5,11 +5,12 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY vendor vendor
 # Build the dependencies once, keyed on the manifests only.
-RUN mkdir src examples && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
-    && echo 'fn main() {}' > examples/mock_backend.rs \
-    && cargo build --release --bin llmgate && rm -rf src examples
+RUN mkdir src examples bench && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
+    && echo 'fn main() {}' > examples/mock_backend.rs && echo 'fn main() {}' > bench/main.rs \
+    && cargo build --release --bin llmgate && rm -rf src examples bench
 COPY src src
 COPY examples examples
+COPY bench bench
 COPY tests tests
 RUN touch src/main.rs src/lib.rs && cargo build --release --bin llmgate --example mock_backend
 
