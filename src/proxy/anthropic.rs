@@ -45,7 +45,7 @@ pub fn profile_for(backend: &Backend) -> Profile {
 }
 
 /// Reads, parses and validates the body; on failure the error is already written.
-async fn read_request(
+pub(super) async fn read_request(
     session: &mut Session,
     ctx: &mut RequestCtx,
     endpoint: Endpoint,

@@ -48,20 +48,12 @@ impl Cache {
 }
 
 pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-    let body = match super::request_filter::read_body(session, ctx.rt.config.server.max_body_bytes)
-        .await?
-    {
-        Ok(b) => b,
-        Err(e) => return respond::error(session, ctx, &e).await,
+    let Some(req) = super::anthropic::read_request(session, ctx, Endpoint::CountTokens).await?
+    else {
+        return Ok(());
     };
     let opts = ctx.rt.config.anthropic.options;
-    let req = match request::parse_body(&body)
-        .and_then(|raw| request::normalize(raw, Endpoint::CountTokens, &opts))
-    {
-        Ok(r) => r,
-        Err(e) => return respond::anthropic_error(session, ctx, &e).await,
-    };
-    ctx.client.summary.model = Some(req.model.clone());
+    let body = ctx.client.body.clone().unwrap_or_default();
     let candidates = match routing::resolve(&ctx.rt, Some(&req.model), &[Capability::Chat]) {
         Ok(c) => c,
         Err(e) => return respond::error(session, ctx, &e).await,

@@ -2,7 +2,6 @@
 //! client's dialect. A client never sees Pingora's default error page.
 
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
 use pingora::prelude::{Error, ErrorSource, ErrorType, Session};
 use pingora::proxy::FailToProxy;
 use pingora_error::RetryType;
@@ -206,15 +205,7 @@ async fn write_error(
     ctx: &mut RequestCtx,
     p: super::respond::Payload,
 ) -> pingora::Result<()> {
-    let mut h = ResponseHeader::build(p.status, Some(4 + p.headers.len()))?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", p.body.len().to_string())?;
-    for (k, v) in &p.headers {
-        h.insert_header(*k, v.as_str())?;
-    }
-    super::respond::decorate(session, ctx, &mut h)?;
-    ctx.local_status = Some(p.status);
+    // The upstream exchange failed half-way: this connection is not worth reusing.
     session.set_keepalive(None);
-    session.write_response_header(Box::new(h), false).await?;
-    session.write_response_body(Some(p.body), true).await
+    super::respond::send_payload(session, ctx, p).await
 }

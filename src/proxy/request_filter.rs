@@ -145,7 +145,8 @@ fn request_id(session: &Session, dialect: Dialect) -> String {
 
 fn header_size(session: &Session) -> usize {
     let req = session.req_header();
-    req.uri.to_string().len()
+    // No allocation: this runs on every request.
+    req.uri.path_and_query().map_or(1, |pq| pq.as_str().len())
         + req
             .headers
             .iter()
