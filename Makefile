@@ -5,7 +5,7 @@ CARGO ?= cargo
 # BENCH_ARGS: requests per run and concurrency.
 BENCH_ARGS ?= 2000 16
 
-.PHONY: bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
+.PHONY: deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -30,7 +30,11 @@ lint:
 
 ## The whole suite: formatting, lints, config files, fuzz smoke, unit + in-process end-to-end
 ## + CLI tests (cargo), then the real-model suite (make e2e).
-test: fmt-check lint check-conf venv fuzz
+## System packages a fresh Debian machine lacks (cmake, toolchain, python3-venv, npm, ...).
+deps:
+	@bash scripts/install-deps.sh
+
+test: deps fmt-check lint check-conf venv fuzz
 	@mkdir -p target
 	@set -o pipefail; LLMGATE_PYTHON=$(PYTHON) $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
 	@set -o pipefail; $(MAKE) --no-print-directory e2e 2>&1 | tee target/e2e-output.log
@@ -40,7 +44,7 @@ test: fmt-check lint check-conf venv fuzz
 ## The real-model suite: llama.cpp llama-server + SmolLM2 behind llmgate, driven by the
 ## official openai and anthropic SDKs and by Claude Code. The first run builds llama-server
 ## (~8-10 min on 2 cores); it is cached outside the clone.
-e2e: venv
+e2e: deps venv
 	$(CARGO) build --bin llmgate
 	@set -e; set -a; eval "$$(bash scripts/setup-llamacpp.sh)"; set +a; \
 	  CLAUDE_BIN=$$(bash scripts/setup-claude-code.sh); export CLAUDE_BIN; \
@@ -84,7 +88,7 @@ bench:
 	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
 
 ## The gateway on 127.0.0.1:8000 in front of a local backend (key: demo-key).
-demo:
+demo: deps
 	bash scripts/demo.sh
 
 run:

@@ -13,13 +13,7 @@ if ! need cargo; then
   echo "demo: cargo is missing; install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-missing=()
-for tool in cmake g++ make curl python3; do need "$tool" || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "demo: installing ${missing[*]} with apt..."
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq cmake g++ make curl python3 python3-pip >/dev/null
-fi
+bash scripts/install-deps.sh
 
 echo "demo: [1/3] llama-server and the SmolLM2 model (cached after the first run)..."
 eval "$(bash scripts/setup-llamacpp.sh)"

@@ -7,11 +7,7 @@ CACHE=${LLMGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgate}
 DIR=$CACHE/claude-code-$VERSION
 BIN=$DIR/node_modules/.bin/claude
 if [ ! -x "$BIN" ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    echo "setup-claude-code: installing nodejs and npm with apt" >&2
-    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq nodejs npm >/dev/null
-  fi
+  command -v npm >/dev/null 2>&1 || bash "$(dirname "$0")/install-deps.sh"
   echo "setup-claude-code: npm install @anthropic-ai/claude-code@$VERSION" >&2
   mkdir -p "$DIR"
   npm install --prefix "$DIR" --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$VERSION" >&2

@@ -26,13 +26,7 @@ MODEL=$MODEL_DIR/$SMOLLM2_FILE
 say() { echo "setup-llamacpp: $*" >&2; }
 
 install_build_tools() {
-  local missing=()
-  for tool in cmake g++ make; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
-  [ ${#missing[@]} -eq 0 ] && return
-  say "installing ${missing[*]} with apt"
-  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq cmake g++ make >/dev/null
+  bash "$(dirname "$0")/install-deps.sh"
 }
 
 pip_download() { # args: destination, pip arguments...
