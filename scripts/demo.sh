@@ -30,9 +30,12 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 echo "demo: [3/3] starting llama-server on 127.0.0.1:8081 and llmgate on 127.0.0.1:8000..."
+# --temp 0: a 135M model sampled at llama.cpp's default 0.8 now and then rambles until
+# max_tokens (Claude Code then reports "response exceeded the output token maximum").
+# Greedy decoding keeps its answers short and repeatable; a client's own temperature wins.
 "$LLAMA_SERVER" -m "$LLAMA_MODEL" --host 127.0.0.1 --port 8081 -a smollm2-135m-instruct \
   -c 8192 -np 2 -t "$(nproc)" --no-webui --jinja --metrics --slots --embeddings --pooling mean \
-  --log-disable >/dev/null 2>&1 &
+  --temp 0 --log-disable >/dev/null 2>&1 &
 pids+=($!)
 ./target/release/llmgate -c conf/examples/demo.yaml &
 pids+=($!)

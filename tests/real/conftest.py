@@ -46,7 +46,11 @@ class Llama:
             os.environ["LLAMA_SERVER"], "-m", os.environ["LLAMA_MODEL"],
             "--host", "127.0.0.1", "--port", str(self.port), "-a", "smollm2-135m-instruct",
             "-c", str(4096 * parallel), "-np", str(parallel), "-t", str(os.cpu_count() or 2),
-            "--no-webui", "--jinja", "--metrics", "--slots", *extra,
+            "--no-webui", "--jinja", "--metrics", "--slots",
+            # Greedy by default (clients that send a temperature still get it): sampled at
+            # llama.cpp's default 0.8, SmolLM2-135M sometimes rambles to max_tokens, which
+            # made the Claude Code test (Claude Code sends no temperature) flaky in CI.
+            "--temp", "0", "--seed", "1", *extra,
         ]
         self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
