@@ -3,11 +3,13 @@
 
 pub mod anthropic;
 pub mod error;
+pub mod models;
 pub mod openai;
 
 /// Which error/envelope dialect a client speaks on a given route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dialect {
+    #[default]
     OpenAi,
     Anthropic,
 }
@@ -46,6 +48,8 @@ pub enum Route {
     Health,
     Metrics,
     Models,
+    /// `GET /v1/models/{id}`: one model, looked up by alias.
+    Model,
     ChatCompletions,
     Completions,
     Embeddings,
@@ -70,6 +74,7 @@ impl Route {
             "/v1/embeddings" => Route::Embeddings,
             "/v1/messages" => Route::Messages,
             "/v1/messages/count_tokens" => Route::CountTokens,
+            _ if path.len() > MODEL_PREFIX.len() && path.starts_with(MODEL_PREFIX) => Route::Model,
             _ => Route::NotFound,
         }
     }
@@ -83,6 +88,7 @@ impl Route {
             Route::Health => "/health",
             Route::Metrics => "/metrics",
             Route::Models => "/v1/models",
+            Route::Model => "/v1/models/{model}",
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Completions => "/v1/completions",
             Route::Embeddings => "/v1/embeddings",
@@ -112,6 +118,15 @@ impl Route {
         }
     }
 
+    /// The error dialect of the request: the route's, except that the model endpoints,
+    /// shared by both SDKs, answer Anthropic's when the client sent `anthropic-version`.
+    pub fn dialect_for(self, anthropic_version: bool) -> Dialect {
+        match self {
+            Route::Models | Route::Model if anthropic_version => Dialect::Anthropic,
+            _ => self.dialect(),
+        }
+    }
+
     /// The error dialect of the route.
     pub fn dialect(self) -> Dialect {
         match self {
@@ -131,6 +146,9 @@ impl Route {
         }
     }
 }
+
+/// The path prefix of `GET /v1/models/{id}`.
+pub const MODEL_PREFIX: &str = "/v1/models/";
 
 /// Splits a request target into path and query (without the `?`).
 pub fn split_target(target: &str) -> (&str, Option<&str>) {

@@ -1,13 +1,14 @@
 //! Per-request state, grouped by concern. Dropped when the request ends however it ends
 //! (success, error, client disconnect), which releases every guard it holds.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::api::Route;
 use crate::api::openai::RequestSummary;
+use crate::api::{Dialect, Route};
 use crate::backends::InflightGuard;
 use crate::lifecycle::InflightTicket;
 use crate::routing::Candidate;
@@ -17,6 +18,8 @@ use crate::runtime::Runtime;
 #[derive(Debug, Default)]
 pub struct ClientRequest {
     pub route: Option<Route>,
+    /// The dialect errors and envelopes are written in (see `Route::dialect_for`).
+    pub dialect: Dialect,
     pub key_id: Option<Arc<str>>,
     /// The body as read, for routes that carry one.
     pub body: Option<Bytes>,
@@ -34,7 +37,7 @@ pub struct Upstream {
     /// The backend of the current attempt.
     pub current: Option<usize>,
     /// The path below the backend's base URL (`/chat/completions`).
-    pub path_suffix: &'static str,
+    pub path_suffix: Cow<'static, str>,
     /// The body for the current attempt (the client's, with the model name rewritten when
     /// the deployment serves it under another name).
     pub body: Option<Bytes>,
@@ -91,6 +94,10 @@ impl RequestCtx {
 
     pub fn route(&self) -> Route {
         self.client.route.unwrap_or(Route::NotFound)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.client.dialect
     }
 
     /// The backend of the current attempt.

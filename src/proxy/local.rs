@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::ctx::RequestCtx;
 use super::respond;
-use crate::api::Route;
 use crate::api::error::ApiError;
+use crate::api::{Dialect, MODEL_PREFIX, Route, models};
 use crate::proxy::Gateway;
 
 /// Serves a local probe route.
@@ -112,7 +112,10 @@ fn index(ctx: &RequestCtx) -> Value {
             "POST /v1/chat/completions": "OpenAI chat completions (JSON or SSE), proxied",
             "POST /v1/completions": "OpenAI text completions, proxied",
             "POST /v1/embeddings": "OpenAI embeddings, proxied",
-            "GET /v1/models": "the models this gateway serves",
+            "GET /v1/models": "the models this gateway serves (Anthropic's shape with anthropic-version)",
+            "GET /v1/models/{model}": "one served model",
+            "POST /v1/messages": "Anthropic Messages, translated or forwarded natively",
+            "POST /v1/messages/count_tokens": "Anthropic token counting",
             "GET /livez": "liveness: 200 while the process runs",
             "GET /readyz": "readiness: 200 when every model has a ready backend",
             "GET /health": "backend states, version, uptime",
@@ -122,18 +125,46 @@ fn index(ctx: &RequestCtx) -> Value {
     })
 }
 
-/// `GET /v1/models`: the configured aliases in OpenAI's list shape. Returns `false` when
-/// nothing is configured and the default backend should answer instead.
-pub async fn models(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+/// `GET /v1/models` and `GET /v1/models/{id}`: the configured aliases, in the shape of the
+/// client's dialect. Returns `false` when nothing is configured and the default backend
+/// should answer instead.
+pub async fn models(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    path: &str,
+) -> Result<bool> {
     let served = ctx.rt.served_models();
     if served.is_empty() && ctx.rt.config.default_backend.is_some() {
         return Ok(false);
     }
     let created = gw.lifecycle.started_unix();
-    let data: Vec<Value> = served
-        .iter()
-        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "llmgate"}))
-        .collect();
-    respond::json(session, ctx, 200, &json!({"object": "list", "data": data})).await?;
+    let anthropic = ctx.dialect() == Dialect::Anthropic;
+    let Some(encoded) = path.strip_prefix(MODEL_PREFIX) else {
+        let list = if anthropic {
+            models::anthropic_list(&served, created)
+        } else {
+            models::openai_list(&served, created)
+        };
+        respond::json(session, ctx, 200, &list).await?;
+        return Ok(true);
+    };
+    match models::id_from_path(encoded).filter(|id| served.contains(id)) {
+        Some(id) if anthropic => {
+            let body = models::anthropic_model(&id, created);
+            respond::json(session, ctx, 200, &body).await?;
+        }
+        Some(id) => {
+            let body = models::openai_model(&id, created);
+            respond::json(session, ctx, 200, &body).await?;
+        }
+        None => {
+            let err = ApiError::ModelNotFound {
+                model: models::id_from_path(encoded).unwrap_or_else(|| encoded.to_owned()),
+                served,
+            };
+            respond::error(session, ctx, &err).await?;
+        }
+    }
     Ok(true)
 }

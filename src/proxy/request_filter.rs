@@ -1,6 +1,7 @@
 //! `request_filter`: match the route, answer local endpoints, authenticate, apply limits,
 //! read the body and decide which deployments may serve the request.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -34,8 +35,14 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     let (path, query) = split_target(&target);
     let route = Route::from_path(path);
     ctx.client.route = Some(route);
+    ctx.client.dialect = route.dialect_for(
+        session
+            .req_header()
+            .headers
+            .contains_key("anthropic-version"),
+    );
     ctx.client.query = query.map(str::to_owned);
-    ctx.request_id = request_id(session, route.dialect());
+    ctx.request_id = request_id(session, ctx.client.dialect);
     let server = &ctx.rt.config.server;
     session.set_keepalive(Some(server.client_keepalive_timeout.as_secs().max(1)));
     session.set_read_timeout(Some(server.client_read_timeout));
@@ -108,13 +115,16 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         }
         _ => {}
     }
-    if route == Route::Models {
-        if local::models(gw, session, ctx).await? {
+    if matches!(route, Route::Models | Route::Model) {
+        if local::models(gw, session, ctx, path).await? {
             return Ok(Outcome::Responded);
         }
-        // Nothing configured: the default backend lists what it serves.
+        // Nothing configured: the default backend answers for what it serves.
         ctx.upstream.candidates = routing::resolve(&ctx.rt, None, &[]).unwrap_or_default();
-        ctx.upstream.path_suffix = "/models";
+        ctx.upstream.path_suffix = match path.strip_prefix("/v1") {
+            Some(below_v1) if route == Route::Model => Cow::Owned(below_v1.to_owned()),
+            _ => Cow::Borrowed("/models"),
+        };
         return Ok(Outcome::Proxy);
     }
 
@@ -220,7 +230,7 @@ async fn prepare_inference(
     }
     ctx.client.summary = summary;
     ctx.client.body = Some(body);
-    ctx.upstream.path_suffix = suffix;
+    ctx.upstream.path_suffix = Cow::Borrowed(suffix);
     match routing::resolve(&ctx.rt, ctx.client.summary.model.as_deref(), &needs) {
         Ok(candidates) => {
             ctx.upstream.candidates = candidates;

@@ -19,7 +19,7 @@ pub struct Payload {
 
 /// The error in the route's dialect: OpenAI's envelope, or Anthropic's with `request_id`.
 pub fn error_payload(ctx: &RequestCtx, err: &ApiError) -> Payload {
-    let mut p = match ctx.route().dialect() {
+    let mut p = match ctx.dialect() {
         Dialect::OpenAi => Payload {
             status: err.status(),
             body: Bytes::from(err.to_openai_body()),
@@ -52,7 +52,7 @@ pub fn anthropic_payload(ctx: &RequestCtx, e: &AnthropicError) -> Payload {
 /// Headers every response of ours carries.
 pub fn decorate(session: &Session, ctx: &RequestCtx, h: &mut ResponseHeader) -> Result<()> {
     h.insert_header("x-request-id", ctx.request_id.as_str())?;
-    if ctx.route().dialect() == Dialect::Anthropic {
+    if ctx.dialect() == Dialect::Anthropic {
         // The Anthropic SDKs read the request id from `request-id`.
         h.insert_header("request-id", ctx.request_id.as_str())?;
     }

@@ -88,6 +88,70 @@ async fn models_endpoint_lists_aliases_in_openai_shape() {
     assert!(v["data"][0]["created"].is_u64() && v["data"][0]["owned_by"].is_string());
 }
 
+/// `GET /v1/models[/{id}]` answers both SDKs: OpenAI's shapes, or Anthropic's `ModelInfo`
+/// page when the client sends `anthropic-version`; unknown ids are 404 in that dialect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_are_listed_and_retrieved_in_the_clients_dialect() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let yaml = format!(
+        "{}models:\n  alpha: {{backend: a}}\n  'org/Gamma-7B': {{backend: a}}\n",
+        backends_yaml(&[("a", Kind::Vllm, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str, anthropic: bool| {
+        let mut req = client.get(gw.url(path));
+        if anthropic {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        async move {
+            let resp = req.send().await.expect("models");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.expect("json"))
+        }
+    };
+
+    let (status, v) = get("/v1/models/org%2FGamma-7B", false).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["id"], "org/Gamma-7B");
+    assert_eq!(v["object"], "model");
+    let (status, v) = get("/v1/models/nope", false).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&v, "model_not_found");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("alpha")
+    );
+
+    let (status, v) = get("/v1/models", true).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["has_more"], false);
+    assert_eq!(v["first_id"], "alpha");
+    assert_eq!(v["last_id"], "org/Gamma-7B");
+    assert_eq!(v["data"][0]["type"], "model");
+    assert_eq!(v["data"][0]["display_name"], "alpha");
+    assert!(
+        v["data"][0]["created_at"]
+            .as_str()
+            .expect("created_at")
+            .ends_with('Z')
+    );
+    let (status, v) = get("/v1/models/alpha", true).await;
+    assert_eq!(
+        (status, &v["type"], &v["id"]),
+        (200, &json!("model"), &json!("alpha"))
+    );
+    let (status, v) = get("/v1/models/nope", true).await;
+    assert_eq!(status, 404);
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "not_found_error");
+    assert!(v["request_id"].is_string());
+
+    assert!(backend.requests().is_empty(), "answered by the gateway");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_capability_is_501_naming_backend_and_capability() {
     let tgi = MockBackend::start(Kind::Tgi, "m").await;
@@ -136,6 +200,22 @@ async fn default_backend_serves_any_model_unchanged() {
         .await
         .expect("json");
     assert_eq!(v["data"][0]["id"], "llama3:8b");
+    // ... and looking one up goes to the backend too, the id still encoded as sent.
+    let resp = reqwest::get(gw.url("/v1/models/llama3:8b"))
+        .await
+        .expect("retrieve");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["id"], "llama3:8b");
+    let resp = reqwest::get(gw.url("/v1/models/library%2Fqwen"))
+        .await
+        .expect("retrieve");
+    assert_eq!(resp.status(), 404);
+    let seen: Vec<String> = backend.requests().into_iter().map(|r| r.target).collect();
+    assert!(
+        seen.contains(&"/v1/models/library%2Fqwen".to_owned()),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

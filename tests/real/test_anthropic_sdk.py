@@ -26,6 +26,17 @@ def client(gateway):
     return anthropic.Anthropic(base_url=gateway.url, api_key=KEY, max_retries=0, timeout=120)
 
 
+def test_models_list_and_retrieve(client):
+    page = client.models.list()
+    assert {"smollm2", "smollm2-translate", "smollm2-tools"} <= {m.id for m in page.data}
+    assert not page.has_more
+    info = client.models.retrieve("smollm2-tools")
+    assert (info.type, info.id, info.display_name) == ("model", "smollm2-tools", "smollm2-tools")
+    assert info.created_at.year >= 2026
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("claude-opus-9")
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_messages_create(client, model):
     m = client.messages.create(

@@ -45,6 +45,9 @@ def test_embeddings(client):
 def test_models(client):
     ids = {m.id for m in client.models.list()}
     assert {"smollm2", "smollm2-translate", "smollm2-tools"} <= ids
+    assert client.models.retrieve("smollm2").id == "smollm2"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-9")
 
 
 def test_errors(gateway, client):

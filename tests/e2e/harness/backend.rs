@@ -611,6 +611,20 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
             200,
             json!({"object": "list", "data": [{"id": model, "object": "model", "created": 1, "owned_by": kind.config_name()}]}),
         ),
+        // Ollama's OpenAI layer retrieves models; vLLM and llama.cpp have no such route.
+        (Kind::Ollama, "GET", p) if p.starts_with("/v1/models/") => {
+            if p["/v1/models/".len()..] == *model {
+                Reply::json(
+                    200,
+                    json!({"id": model, "object": "model", "created": 1, "owned_by": "library"}),
+                )
+            } else {
+                Reply::json(
+                    404,
+                    json!({"error": {"message": format!("model \"{}\" not found", &p[11..]), "type": "api_error", "param": null, "code": null}}),
+                )
+            }
+        }
         (_, "POST", "/v1/chat/completions") => {
             let body = req.json();
             let asked = body["model"].as_str().unwrap_or(model).to_owned();
