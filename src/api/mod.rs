@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod error;
 pub mod models;
 pub mod openai;
+pub mod upstream_error;
 
 /// Which error/envelope dialect a client speaks on a given route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -43,6 +43,9 @@ pub struct Upstream {
     pub body: Option<Bytes>,
     pub attempts: u32,
     pub status: Option<u16>,
+    /// A backend's error answer being collected to be put into OpenAI's envelope
+    /// (`api::upstream_error`); `None` for everything else, which streams through.
+    pub error_body: Option<BytesMut>,
 }
 
 /// Guards released when the context drops.

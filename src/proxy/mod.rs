@@ -115,10 +115,10 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        response::response_body(body, ctx);
+        response::response_body(body, end_of_stream, ctx);
         Ok(None)
     }
 

@@ -1,11 +1,13 @@
 //! The response side: status bookkeeping and retry-on-overload before anything reaches
-//! the client, response headers, and the (untouched) OpenAI body.
+//! the client, response headers, and the OpenAI body: untouched, except that a backend's
+//! error answer in a non-OpenAI shape is put into OpenAI's envelope.
 
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::prelude::{Error, ErrorType, Result, Session};
 
 use super::ctx::RequestCtx;
+use crate::api::upstream_error;
 use crate::proxy::Gateway;
 
 /// An upstream answer worth retrying elsewhere (overloaded), raised before any byte went
@@ -14,6 +16,10 @@ pub const RETRYABLE_STATUS: ErrorType = ErrorType::Custom("backend overloaded");
 
 /// Bytes of response body kept for the access log with `log_prompts: true`.
 const CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// Bytes of a backend's error answer kept for finding its message; the rest (an HTML page,
+/// a stack trace) is dropped.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// `upstream_response_filter`: nothing has been sent downstream yet.
 pub fn upstream_response(gw: &Gateway, resp: &ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
@@ -29,7 +35,18 @@ pub fn upstream_response(gw: &Gateway, resp: &ResponseHeader, ctx: &mut RequestC
         );
     }
     ctx.upstream.status = Some(status);
+    if status >= 400 && error_body_is_rewritable(resp) {
+        ctx.upstream.error_body = Some(BytesMut::new());
+    }
     Ok(())
+}
+
+/// An error answer can be rewritten when it has a body to read and that body is not
+/// compressed (the client's `Accept-Encoding` is forwarded, so a hosted backend may gzip).
+fn error_body_is_rewritable(resp: &ResponseHeader) -> bool {
+    let header = |name: &str| resp.headers.get(name).and_then(|v| v.to_str().ok());
+    header("content-length") != Some("0")
+        && header("content-encoding").is_none_or(|e| e.eq_ignore_ascii_case("identity"))
 }
 
 /// `response_filter`: our headers on the way out.
@@ -38,12 +55,35 @@ pub fn response_header(
     resp: &mut ResponseHeader,
     ctx: &RequestCtx,
 ) -> Result<()> {
+    if ctx.upstream.error_body.is_some() {
+        // The body is replaced at its end, so its length is unknown here.
+        resp.set_status(upstream_error::openai_status(resp.status.as_u16()))?;
+        resp.remove_header("content-length");
+        resp.insert_header("transfer-encoding", "chunked")?;
+        resp.insert_header("content-type", "application/json")?;
+    }
     super::respond::decorate(session, ctx, resp)
 }
 
-/// `response_body_filter`: OpenAI bodies pass through as they are; only a copy for the
-/// access log is taken, and only when prompt logging is on.
-pub fn response_body(body: &Option<Bytes>, ctx: &mut RequestCtx) {
+/// `response_body_filter`: OpenAI bodies pass through as they are, chunk by chunk; a
+/// backend's error answer is collected and written once, rewritten if needed. A copy for
+/// the access log is taken only when prompt logging is on.
+pub fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let Some(collected) = ctx.upstream.error_body.as_mut() {
+        if let Some(chunk) = body.take() {
+            let room = ERROR_BODY_LIMIT.saturating_sub(collected.len());
+            collected.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        if !end_of_stream {
+            return;
+        }
+        let collected = std::mem::take(collected).freeze();
+        let status = ctx.upstream.status.unwrap_or(500);
+        *body = Some(match upstream_error::to_openai(status, &collected) {
+            Some(rewritten) => Bytes::from(rewritten),
+            None => collected,
+        });
+    }
     if !ctx.rt.config.logging.log_prompts {
         return;
     }

@@ -277,17 +277,100 @@ async fn client_disconnect_closes_the_upstream_stream() {
     gw.wait_metric("llmgate_inflight_requests 0").await;
 }
 
+/// Backend errors already in OpenAI's envelope (vLLM, llama.cpp, Ollama) arrive byte for
+/// byte; the other runtimes' shapes (backends.md §8.4) are put into the envelope with the
+/// backend's message and status; a backend refusing the gateway's own key is a 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backend_errors_pass_through_in_the_backends_shape() {
+async fn backend_errors_reach_openai_clients_in_openai_shape() {
     let (backend, gw) = one_backend(Kind::Vllm, "").await;
-    let err = json!({"error": {"message": "This model's maximum context length is 8192 tokens", "type": "BadRequestError", "param": null, "code": 400}});
-    backend.push(Reply::json(400, err.clone()));
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"small","messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), 400);
-    assert_eq!(resp.json::<serde_json::Value>().await.expect("json"), err);
+    let client = reqwest::Client::new();
+    let call = || async {
+        let resp = client
+            .post(gw.url("/v1/chat/completions"))
+            .body(r#"{"model":"small","messages":[]}"#)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        (status, content_type, resp.bytes().await.expect("body"))
+    };
+    let error_of = |body: &Bytes| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+        for field in ["message", "type", "param", "code"] {
+            assert!(v["error"].get(field).is_some(), "{field} missing: {v}");
+        }
+        v["error"].clone()
+    };
+
+    let vllm = r#"{"error": {"message": "This model's maximum context length is 8192 tokens", "type": "BadRequestError", "param": null, "code": 400}}"#;
+    backend.push(Reply::Json {
+        status: 400,
+        body: vllm.to_owned(),
+    });
+    let (status, _, body) = call().await;
+    assert_eq!((status, &body[..]), (400, vllm.as_bytes()), "untouched");
+
+    backend.push(Reply::json(
+        422,
+        json!({"error": "Input validation error: `inputs` must have less than 4096 tokens", "error_type": "validation"}),
+    ));
+    let (status, content_type, body) = call().await;
+    assert_eq!(status, 422);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let e = error_of(&body);
+    assert_eq!(
+        e["message"],
+        "Input validation error: `inputs` must have less than 4096 tokens"
+    );
+    assert_eq!(
+        (&e["type"], &e["code"]),
+        (&json!("invalid_request_error"), &json!("validation"))
+    );
+
+    backend.push(Reply::json(
+        400,
+        json!({"object": "error", "message": "Requested token count exceeds the model's maximum context length", "type": "BadRequestError", "param": null, "code": 400}),
+    ));
+    let (status, _, body) = call().await;
+    assert_eq!(status, 400);
+    assert!(
+        error_of(&body)["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("Requested token count")
+    );
+
+    backend.push(Reply::Raw {
+        head: "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked".into(),
+        body: Bytes::from_static(b"d\r\nCUDA error: o\r\n13\r\nut of memory (oom)\n\r\n0\r\n\r\n"),
+    });
+    let (status, _, body) = call().await;
+    assert_eq!(status, 500);
+    let e = error_of(&body);
+    assert_eq!(
+        (&e["message"], &e["type"]),
+        (
+            &json!("CUDA error: out of memory (oom)"),
+            &json!("server_error")
+        )
+    );
+
+    backend.push(Reply::json(401, json!({"error": "Unauthorized"})));
+    let (status, _, body) = call().await;
+    assert_eq!(
+        status, 502,
+        "the client's key was fine; the gateway's was not"
+    );
+    assert_eq!(
+        error_of(&body)["message"],
+        "upstream authentication failed (HTTP 401): Unauthorized"
+    );
+
+    // The connection is still good for the next request.
+    let (status, _, _) = call().await;
+    assert_eq!(status, 200);
 }

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
+use crate::api::upstream_error;
 
 /// An error answered on `/v1/messages` in Anthropic's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,31 +105,9 @@ impl AnthropicError {
     }
 }
 
-/// The human-readable message of an upstream error body (§7.3).
-pub fn upstream_message(status: u16, body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let candidates = [
-            v.pointer("/error/message"),
-            v.get("error"),
-            v.get("message"),
-            v.get("detail"),
-        ];
-        if let Some(s) = candidates.into_iter().flatten().find_map(Value::as_str) {
-            return s.to_owned();
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        format!("upstream returned HTTP {status}")
-    } else {
-        text.chars().take(1000).collect()
-    }
-}
-
 /// Maps an upstream non-2xx answer that arrived before anything was streamed (§7.2).
 pub fn from_upstream(status: u16, body: &[u8]) -> AnthropicError {
-    let message = upstream_message(status, body);
+    let message = upstream_error::message(status, body);
     match status {
         401 | 403 => AnthropicError::api(format!("upstream authentication failed: {message}")),
         404 => AnthropicError::new(404, "not_found_error", message),
@@ -156,7 +135,7 @@ pub fn from_stream_error(error: &Value) -> AnthropicError {
     let body = json!({ "error": error }).to_string();
     let message = match error {
         Value::String(s) => s.clone(),
-        _ => upstream_message(code.unwrap_or(500), body.as_bytes()),
+        _ => upstream_error::message(code.unwrap_or(500), body.as_bytes()),
     };
     match code {
         Some(c) if c != 200 => {
@@ -288,28 +267,6 @@ mod tests {
             rewrite_context_error("something else", b""),
             "something else"
         );
-    }
-
-    #[test]
-    fn upstream_messages_are_found_in_every_shape() {
-        assert_eq!(upstream_message(400, br#"{"error":{"message":"a"}}"#), "a");
-        assert_eq!(
-            upstream_message(400, br#"{"error":"b","error_type":"validation"}"#),
-            "b"
-        );
-        assert_eq!(
-            upstream_message(400, br#"{"object":"error","message":"c"}"#),
-            "c"
-        );
-        assert_eq!(
-            upstream_message(404, br#"{"detail":"Not Found"}"#),
-            "Not Found"
-        );
-        assert_eq!(
-            upstream_message(502, b"<html>bad gateway</html>"),
-            "<html>bad gateway</html>"
-        );
-        assert_eq!(upstream_message(500, b""), "upstream returned HTTP 500");
     }
 
     #[test]
