@@ -68,16 +68,23 @@ fn main() -> ExitCode {
             "NO API KEYS CONFIGURED: authentication is OFF and anyone who can reach {} can use every model",
             config.server.listen_addr());
     }
-    log::info!(target: "llmgate::server", "llmgate {} listening on {} ({} backend(s), {} model(s), config: {source})",
-        env!("CARGO_PKG_VERSION"), config.server.listen_addr(), config.backends.len(), config.models.len());
+    log::info!(target: "llmgate::server", "llmgate {} listening on {}://{} ({} backend(s), {} model(s), config: {source})",
+        env!("CARGO_PKG_VERSION"), if config.server.tls.is_some() { "https" } else { "http" }, config.server.listen_addr(), config.backends.len(), config.models.len());
 
-    let (server, handle) = llmgate::build_server(
+    let built = llmgate::build_server(
         config,
         BuildOptions {
             overrides,
             ..BuildOptions::default()
         },
     );
+    let (server, handle) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            log::error!(target: "llmgate::server", "cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
     server::run(server, &handle);
     ExitCode::SUCCESS
 }

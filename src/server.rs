@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::Server;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
@@ -61,7 +62,13 @@ impl GatewayHandle {
 }
 
 /// Builds the server for `config`. Call [`Server::run`] (or `run_forever`) on the result.
-pub fn build_server(config: Config, options: BuildOptions) -> (Server, GatewayHandle) {
+///
+/// # Errors
+/// The HTTPS listener's certificate or key cannot be loaded.
+pub fn build_server(
+    config: Config,
+    options: BuildOptions,
+) -> pingora::Result<(Server, GatewayHandle)> {
     let conf = ServerConf {
         threads: config.server.threads,
         // SIGTERM drains in our own watcher (see `SignalWatch`); the grace period only
@@ -76,6 +83,7 @@ pub fn build_server(config: Config, options: BuildOptions) -> (Server, GatewayHa
     let metrics = Arc::new(Metrics::new());
     let lifecycle = Arc::new(Lifecycle::new(Arc::clone(&metrics)));
     let listen = config.server.listen_addr();
+    let tls = config.server.tls.clone();
     let source = config.source.clone();
     metrics.register_keys(config.keys.iter().map(|k| &*k.id).chain(["anonymous"]));
     let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(config, 1, None)));
@@ -99,7 +107,16 @@ pub fn build_server(config: Config, options: BuildOptions) -> (Server, GatewayHa
     };
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "llmgate");
-    proxy.add_tcp(&listen);
+    match tls {
+        // HTTP/1.1 only: ALPN h2 stays off, so TLS clients get exactly the code paths
+        // (chunked streaming, disconnect detection) that plain clients get.
+        Some(files) => {
+            let settings =
+                TlsSettings::intermediate(&path_str(&files.cert), &path_str(&files.key))?;
+            proxy.add_tls_with_settings(&listen, None, settings);
+        }
+        None => proxy.add_tcp(&listen),
+    }
     server.add_service(proxy);
     server.add_service(background_service(
         "health-checks",
@@ -121,7 +138,11 @@ pub fn build_server(config: Config, options: BuildOptions) -> (Server, GatewayHa
         lifecycle,
         reloader,
     };
-    (server, handle)
+    Ok((server, handle))
+}
+
+fn path_str(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 /// Process signals: SIGTERM drains (readiness goes 503, in-flight requests finish, up to

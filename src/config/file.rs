@@ -62,6 +62,20 @@ pub struct Server {
     /// On SIGTERM, how long to let in-flight requests finish before exiting.
     #[serde(default = "default_shutdown_grace_period_s")]
     pub shutdown_grace_period_s: u64,
+    /// Serve HTTPS on the listen address instead of plain HTTP.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+/// PEM files for the HTTPS listener. Relative paths are relative to the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain, leaf first.
+    #[serde(deserialize_with = "interpolate::string")]
+    pub cert_file: String,
+    #[serde(deserialize_with = "interpolate::string")]
+    pub key_file: String,
 }
 
 impl Default for Server {
@@ -75,6 +89,7 @@ impl Default for Server {
             client_read_timeout_ms: default_client_read_timeout_ms(),
             client_keepalive_timeout_ms: default_client_keepalive_timeout_ms(),
             shutdown_grace_period_s: default_shutdown_grace_period_s(),
+            tls: None,
         }
     }
 }

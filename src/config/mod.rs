@@ -145,6 +145,15 @@ pub struct ServerSettings {
     pub client_read_timeout: Duration,
     pub client_keepalive_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// HTTPS on the listener; read once at startup.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The HTTPS listener's certificate chain and private key (PEM), checked readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServerSettings {

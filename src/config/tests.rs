@@ -148,6 +148,42 @@ fn nothing_routable_and_no_backends_are_errors() {
 }
 
 #[test]
+fn tls_files_resolve_against_the_config_directory_and_must_hold_pem() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let source = ConfigSource::File(fixtures.join("llmgate.yaml"));
+    let yaml = |cert: &str, key: &str| {
+        format!("server:\n  tls: {{cert_file: '{cert}', key_file: '{key}'}}\n{MINIMAL}")
+    };
+    let ok = Config::from_yaml_str(
+        &yaml("tls/server.pem", "tls/server.key"),
+        source.clone(),
+        Box::new(|_| None),
+    )
+    .expect("valid TLS config");
+    let tls = ok.server.tls.expect("tls");
+    assert_eq!(tls.cert, fixtures.join("tls/server.pem"));
+    assert_eq!(tls.key, fixtures.join("tls/server.key"));
+
+    let err = Config::from_yaml_str(
+        &yaml("tls/missing.pem", "tls/server.pem"),
+        source,
+        Box::new(|_| None),
+    )
+    .expect_err("rejected")
+    .lines();
+    assert_eq!(err.len(), 2, "{err:?}");
+    assert!(
+        err[0].contains("server.tls.cert_file: cannot read `") && err[0].ends_with("at line 2"),
+        "{err:?}"
+    );
+    assert!(
+        err[1].contains("server.tls.key_file: `")
+            && err[1].contains("holds no `PRIVATE KEY-----` PEM block"),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn credentials_in_urls_and_wildcard_credentials_cors_are_refused() {
     let e = errors(
         "backends:\n  - {name: a, kind: openai, url: 'https://u:p@api.x/v1'}\ndefault_backend: a\ncors: {allow_origins: ['*'], allow_credentials: true}\n",

@@ -2,6 +2,7 @@
 //! problem with its key path instead of stopping at the first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,14 +14,14 @@ use crate::api::anthropic::{Options, Unsupported};
 
 use super::{
     AnthropicSettings, BackendConfig, BackendUrl, Config, ConfigSource, DeploymentConfig,
-    HealthSettings, KeySpec, RateLimitSettings, Secret, ServerSettings,
+    HealthSettings, KeySpec, RateLimitSettings, Secret, ServerSettings, TlsFiles,
 };
 
 type Issues = Vec<(KeyPath, String)>;
 
 pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
     let mut issues = Issues::new();
-    let server = server(&f.server, &mut issues);
+    let server = server(&f.server, &source, &mut issues);
     let keys = keys(&f.auth.keys, &mut issues);
     let rate_limit = rate_limit(&f.limits.rate_limit, &mut issues);
     if f.limits.max_inflight_per_key == Some(0) {
@@ -74,7 +75,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
     })
 }
 
-fn server(s: &file::Server, issues: &mut Issues) -> ServerSettings {
+fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> ServerSettings {
     let path = KeyPath::root("server");
     if s.host.trim().is_empty() {
         issues.push((path.key("host"), "must not be empty".into()));
@@ -110,6 +111,40 @@ fn server(s: &file::Server, issues: &mut Issues) -> ServerSettings {
         client_read_timeout: Duration::from_millis(s.client_read_timeout_ms),
         client_keepalive_timeout: Duration::from_millis(s.client_keepalive_timeout_ms),
         shutdown_grace: Duration::from_secs(s.shutdown_grace_period_s),
+        tls: s.tls.as_ref().map(|t| tls_files(t, source, issues)),
+    }
+}
+
+/// Resolves the PEM paths against the config file's directory and checks they hold PEM,
+/// so a typo is a config error naming the key rather than a failed start.
+fn tls_files(t: &file::Tls, source: &ConfigSource, issues: &mut Issues) -> TlsFiles {
+    let path = KeyPath::root("server").key("tls");
+    let base = match source {
+        ConfigSource::File(file) => file.parent().map(Path::to_path_buf),
+        ConfigSource::Environment => None,
+    };
+    let mut resolve = |key: &'static str, raw: &str, marker: &str| {
+        let given = PathBuf::from(raw);
+        let resolved = match &base {
+            Some(dir) if given.is_relative() => dir.join(&given),
+            _ => given,
+        };
+        match std::fs::read_to_string(&resolved) {
+            Ok(pem) if pem.contains(marker) => {}
+            Ok(_) => issues.push((
+                path.key(key),
+                format!("`{}` holds no `{marker}` PEM block", resolved.display()),
+            )),
+            Err(e) => issues.push((
+                path.key(key),
+                format!("cannot read `{}`: {e}", resolved.display()),
+            )),
+        }
+        resolved
+    };
+    TlsFiles {
+        cert: resolve("cert_file", &t.cert_file, "-----BEGIN CERTIFICATE-----"),
+        key: resolve("key_file", &t.key_file, "PRIVATE KEY-----"),
     }
 }
 

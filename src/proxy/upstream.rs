@@ -116,7 +116,8 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
         };
         req.insert_header("x-forwarded-for", forwarded_for)?;
     }
-    req.insert_header("x-forwarded-proto", "http")?;
+    let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    req.insert_header("x-forwarded-proto", if over_tls { "https" } else { "http" })?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
     match &ctx.upstream.body {
         Some(body) => {

@@ -374,3 +374,34 @@ async fn backend_errors_reach_openai_clients_in_openai_shape() {
     let (status, _, _) = call().await;
     assert_eq!(status, 200);
 }
+
+/// `server.tls`: the same gateway over HTTPS, streaming included; the backend learns the
+/// client came over TLS; a plain-HTTP client on that port gets no HTTP answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listener_serves_streams_and_says_so_upstream() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let yaml = format!(
+        "server:\n  tls: {{cert_file: '{fixtures}/server.pem', key_file: '{fixtures}/server.key'}}\n{}models:\n  m: {{backend: a}}\n",
+        backends_yaml(&[("a", Kind::Vllm, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    assert!(gw.url("/").starts_with("https://"));
+    let client = gw.client();
+
+    let resp = client
+        .post(gw.url("/v1/chat/completions"))
+        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
+        .send()
+        .await
+        .expect("HTTPS request");
+    assert_eq!(resp.status(), 200);
+    let events = EventReader::new(resp).rest().await;
+    assert!(events.len() >= 3, "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("data: [DONE]"));
+    let seen = backend.wait_requests(1, PROMPTLY).await;
+    assert_eq!(seen[0].header("x-forwarded-proto"), Some("https"));
+
+    let plain = reqwest::get(format!("http://{}/livez", gw.addr)).await;
+    assert!(plain.is_err(), "plain HTTP must not be answered: {plain:?}");
+}

@@ -27,6 +27,8 @@ pub struct TestGateway {
     pub addr: SocketAddr,
     pub handle: GatewayHandle,
     pub config_path: PathBuf,
+    /// The listener serves HTTPS (`server.tls`), with the test CA's certificate.
+    https: bool,
     _dir: tempfile::TempDir,
     stop: Arc<Notify>,
     thread: Option<JoinHandle<()>>,
@@ -58,6 +60,7 @@ impl TestGateway {
         let mut config =
             Config::load(&source).unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
         overrides.apply(&mut config);
+        let https = config.server.tls.is_some();
         let (server, handle) = llmgate::build_server(
             config,
             BuildOptions {
@@ -65,7 +68,8 @@ impl TestGateway {
                 overrides,
                 ..BuildOptions::default()
             },
-        );
+        )
+        .expect("server builds");
         let stop = Arc::new(Notify::new());
         let watch = TestShutdown(Arc::clone(&stop));
         let thread = std::thread::spawn(move || {
@@ -78,6 +82,7 @@ impl TestGateway {
             addr,
             handle,
             config_path,
+            https,
             _dir: dir,
             stop,
             thread: Some(thread),
@@ -88,7 +93,7 @@ impl TestGateway {
 
     async fn wait_until_live(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        let client = reqwest::Client::new();
+        let client = self.client();
         loop {
             if let Ok(r) = client.get(self.url("/livez")).send().await
                 && r.status() == 200
@@ -105,7 +110,22 @@ impl TestGateway {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.addr, path)
+    }
+
+    /// A client for this gateway; it trusts the CA of `tests/fixtures/tls` and nothing else.
+    pub fn client(&self) -> reqwest::Client {
+        let ca = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tls/ca.pem"
+        ))
+        .expect("test CA");
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
+            .build()
+            .expect("client")
     }
 
     /// Rewrites the config file and reloads it, as SIGHUP would.
