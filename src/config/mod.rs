@@ -8,6 +8,7 @@ pub mod env;
 pub mod file;
 pub mod interpolate;
 pub mod locate;
+mod routing_table;
 mod validate;
 
 #[cfg(test)]
@@ -21,7 +22,8 @@ use std::time::Duration;
 
 pub use file::{AnthropicMode, BackendKind, CapabilityOverrides, LogLevel};
 pub use interpolate::EnvSource;
-pub use validate::{key_digest, parse_backend_url};
+pub use routing_table::parse_backend_url;
+pub use validate::key_digest;
 
 /// Where the configuration comes from; kept so a reload reads the same source again.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,23 +1,23 @@
 //! Semantic checks: turns a parsed [`file::File`] into a [`Config`], collecting every
 //! problem with its key path instead of stopping at the first.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::file::{self, BackendKind};
+use super::file;
 use super::locate::KeyPath;
+use super::routing_table::{backends, models, unknown_backend};
 use crate::api::anthropic::{Options, Unsupported};
 
 use super::{
-    AnthropicSettings, BackendConfig, BackendUrl, Config, ConfigSource, DeploymentConfig,
-    HealthSettings, KeySpec, RateLimitSettings, Secret, ServerSettings, TlsFiles,
+    AnthropicSettings, Config, ConfigSource, KeySpec, RateLimitSettings, ServerSettings, TlsFiles,
 };
 
-type Issues = Vec<(KeyPath, String)>;
+pub(super) type Issues = Vec<(KeyPath, String)>;
 
 pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
     let mut issues = Issues::new();
@@ -45,7 +45,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         if found.is_none() {
             issues.push((
                 KeyPath::root("default_backend"),
-                unknown_backend(name, &f.backends),
+                unknown_backend(name, f.backends.iter().map(|b| b.name.as_str())),
             ));
         }
         found
@@ -255,213 +255,6 @@ fn anthropic(a: &file::Anthropic, issues: &mut Issues) -> AnthropicSettings {
         },
         max_response_bytes: a.max_response_bytes,
     }
-}
-
-/// Parses a backend URL as given to the OpenAI SDK.
-pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
-    if !raw.contains("://") {
-        return Err(format!("`{raw}` needs a scheme, e.g. `http://{raw}`"));
-    }
-    let uri: http::Uri = raw
-        .parse()
-        .map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
-    let tls = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        Some(other) => return Err(format!("`{raw}`: scheme `{other}` is not http or https")),
-        None => return Err(format!("`{raw}` needs a scheme, e.g. `http://{raw}`")),
-    };
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("`{raw}` has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err(format!(
-            "`{raw}`: put credentials in `api_key`, not in the URL"
-        ));
-    }
-    if uri.query().is_some() {
-        return Err(format!("`{raw}`: a query string is not supported"));
-    }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if host.is_empty() {
-        return Err(format!("`{raw}` has no host"));
-    }
-    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let path = uri.path().trim_end_matches('/');
-    let base_path = if path.is_empty() {
-        "/v1".to_owned()
-    } else {
-        path.to_owned()
-    };
-    Ok(BackendUrl {
-        tls,
-        host: host.to_owned(),
-        port,
-        base_path,
-    })
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-fn backends(list: &[file::Backend], issues: &mut Issues) -> Vec<BackendConfig> {
-    if list.is_empty() {
-        issues.push((
-            KeyPath::root("backends"),
-            "at least one backend is required".into(),
-        ));
-    }
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for (i, b) in list.iter().enumerate() {
-        let path = KeyPath::root("backends").index(i);
-        if !valid_name(&b.name) {
-            issues.push((
-                path.key("name"),
-                format!(
-                    "`{}` must be non-empty and use only letters, digits, `-`, `_`, `.`",
-                    b.name
-                ),
-            ));
-        } else if !seen.insert(b.name.as_str()) {
-            issues.push((
-                path.key("name"),
-                format!("duplicate backend name `{}`", b.name),
-            ));
-        }
-        let url = match parse_backend_url(&b.url) {
-            Ok(url) => url,
-            Err(msg) => {
-                issues.push((path.key("url"), msg));
-                continue;
-            }
-        };
-        if b.api_key.as_deref() == Some("") {
-            issues.push((
-                path.key("api_key"),
-                "is empty (omit it if the backend needs none)".into(),
-            ));
-        }
-        if b.kind == BackendKind::Openai && b.api_key.is_none() {
-            log::debug!(target: "llmgate::config", "backend `{}` (openai) has no api_key", b.name);
-        }
-        for (key, value) in [
-            ("connect_timeout_ms", b.connect_timeout_ms),
-            ("read_timeout_ms", b.read_timeout_ms),
-            ("write_timeout_ms", b.write_timeout_ms),
-            ("idle_timeout_ms", b.idle_timeout_ms),
-        ] {
-            if value == 0 {
-                issues.push((path.key(key), "must be greater than 0".into()));
-            }
-        }
-        let hc = &b.health_check;
-        let hc_path = path.key("health_check");
-        if hc.interval_ms < 100 {
-            issues.push((hc_path.key("interval_ms"), "must be at least 100".into()));
-        }
-        if hc.timeout_ms == 0 {
-            issues.push((hc_path.key("timeout_ms"), "must be greater than 0".into()));
-        }
-        if let Some(p) = &hc.path
-            && !p.starts_with('/')
-        {
-            issues.push((hc_path.key("path"), format!("`{p}` must start with `/`")));
-        }
-        out.push(BackendConfig {
-            name: b.name.clone(),
-            kind: b.kind,
-            url,
-            api_key: b.api_key.clone().map(Secret::new),
-            connect_timeout: Duration::from_millis(b.connect_timeout_ms),
-            read_timeout: Duration::from_millis(b.read_timeout_ms),
-            write_timeout: Duration::from_millis(b.write_timeout_ms),
-            idle_timeout: Duration::from_millis(b.idle_timeout_ms),
-            health: HealthSettings {
-                enabled: hc.enabled,
-                interval: Duration::from_millis(hc.interval_ms),
-                timeout: Duration::from_millis(hc.timeout_ms),
-                path: hc.path.clone(),
-            },
-            capabilities: b.capabilities,
-            anthropic: b.anthropic,
-        });
-    }
-    out
-}
-
-fn unknown_backend(name: &str, backends: &[file::Backend]) -> String {
-    let known: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-    format!("unknown backend `{name}` (known: {})", known.join(", "))
-}
-
-fn models(
-    models: &BTreeMap<String, file::Model>,
-    index: &HashMap<&str, usize>,
-    issues: &mut Issues,
-) -> BTreeMap<String, Vec<DeploymentConfig>> {
-    let mut out = BTreeMap::new();
-    for (alias, m) in models {
-        let path = KeyPath::root("models").key(alias);
-        if alias.trim().is_empty() {
-            issues.push((path.clone(), "a model name must not be empty".into()));
-            continue;
-        }
-        let mut wanted: Vec<(KeyPath, &str, Option<&String>)> = Vec::new();
-        match (&m.backend, m.deployments.is_empty()) {
-            (Some(b), true) => wanted.push((path.key("backend"), b, m.upstream_model.as_ref())),
-            (None, false) => {
-                for (i, d) in m.deployments.iter().enumerate() {
-                    let dp = path.key("deployments").index(i);
-                    let upstream = d.upstream_model.as_ref().or(m.upstream_model.as_ref());
-                    wanted.push((dp.key("backend"), &d.backend, upstream));
-                }
-            }
-            (Some(_), false) => {
-                issues.push((
-                    path.clone(),
-                    "set either `backend` or `deployments`, not both".into(),
-                ));
-                continue;
-            }
-            (None, true) => {
-                issues.push((
-                    path.clone(),
-                    "needs `backend` (or a list of `deployments`)".into(),
-                ));
-                continue;
-            }
-        }
-        let mut deployments = Vec::new();
-        for (bpath, backend, upstream) in wanted {
-            let Some(&i) = index.get(backend) else {
-                let mut known: Vec<&str> = index.keys().copied().collect();
-                known.sort_unstable();
-                issues.push((
-                    bpath,
-                    format!("unknown backend `{backend}` (known: {})", known.join(", ")),
-                ));
-                continue;
-            };
-            let upstream_model = upstream.cloned().unwrap_or_else(|| alias.clone());
-            if upstream_model.is_empty() {
-                issues.push((path.key("upstream_model"), "must not be empty".into()));
-            }
-            deployments.push(DeploymentConfig {
-                backend: i,
-                upstream_model,
-            });
-        }
-        out.insert(alias.clone(), deployments);
-    }
-    out
 }
 
 #[cfg(test)]

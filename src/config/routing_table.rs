@@ -1,0 +1,249 @@
+//! The backend table and the model aliases routed onto it: backend URLs, names and
+//! settings, and each alias's deployments, checked with their key paths.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use super::file::{self, BackendKind};
+use super::locate::KeyPath;
+use super::validate::Issues;
+use super::{BackendConfig, BackendUrl, DeploymentConfig, HealthSettings, Secret};
+
+/// Parses a backend URL as given to the OpenAI SDK.
+pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
+    if !raw.contains("://") {
+        return Err(format!("`{raw}` needs a scheme, e.g. `http://{raw}`"));
+    }
+    let uri: http::Uri = raw
+        .parse()
+        .map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(other) => return Err(format!("`{raw}`: scheme `{other}` is not http or https")),
+        None => return Err(format!("`{raw}` needs a scheme, e.g. `http://{raw}`")),
+    };
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("`{raw}` has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!(
+            "`{raw}`: put credentials in `api_key`, not in the URL"
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(format!("`{raw}`: a query string is not supported"));
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("`{raw}` has no host"));
+    }
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let path = uri.path().trim_end_matches('/');
+    let base_path = if path.is_empty() {
+        "/v1".to_owned()
+    } else {
+        path.to_owned()
+    };
+    Ok(BackendUrl {
+        tls,
+        host: host.to_owned(),
+        port,
+        base_path,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub(super) fn backends(list: &[file::Backend], issues: &mut Issues) -> Vec<BackendConfig> {
+    if list.is_empty() {
+        issues.push((
+            KeyPath::root("backends"),
+            "at least one backend is required".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, b) in list.iter().enumerate() {
+        let path = KeyPath::root("backends").index(i);
+        if !valid_name(&b.name) {
+            issues.push((
+                path.key("name"),
+                format!(
+                    "`{}` must be non-empty and use only letters, digits, `-`, `_`, `.`",
+                    b.name
+                ),
+            ));
+        } else if !seen.insert(b.name.as_str()) {
+            issues.push((
+                path.key("name"),
+                format!("duplicate backend name `{}`", b.name),
+            ));
+        }
+        let url = match parse_backend_url(&b.url) {
+            Ok(url) => url,
+            Err(msg) => {
+                issues.push((path.key("url"), msg));
+                continue;
+            }
+        };
+        if b.api_key.as_deref() == Some("") {
+            issues.push((
+                path.key("api_key"),
+                "is empty (omit it if the backend needs none)".into(),
+            ));
+        }
+        if b.kind == BackendKind::Openai && b.api_key.is_none() {
+            log::debug!(target: "llmgate::config", "backend `{}` (openai) has no api_key", b.name);
+        }
+        for (key, value) in [
+            ("connect_timeout_ms", b.connect_timeout_ms),
+            ("read_timeout_ms", b.read_timeout_ms),
+            ("write_timeout_ms", b.write_timeout_ms),
+            ("idle_timeout_ms", b.idle_timeout_ms),
+        ] {
+            if value == 0 {
+                issues.push((path.key(key), "must be greater than 0".into()));
+            }
+        }
+        let hc = &b.health_check;
+        let hc_path = path.key("health_check");
+        if hc.interval_ms < 100 {
+            issues.push((hc_path.key("interval_ms"), "must be at least 100".into()));
+        }
+        if hc.timeout_ms == 0 {
+            issues.push((hc_path.key("timeout_ms"), "must be greater than 0".into()));
+        }
+        if let Some(p) = &hc.path
+            && !p.starts_with('/')
+        {
+            issues.push((hc_path.key("path"), format!("`{p}` must start with `/`")));
+        }
+        out.push(BackendConfig {
+            name: b.name.clone(),
+            kind: b.kind,
+            url,
+            api_key: b.api_key.clone().map(Secret::new),
+            connect_timeout: Duration::from_millis(b.connect_timeout_ms),
+            read_timeout: Duration::from_millis(b.read_timeout_ms),
+            write_timeout: Duration::from_millis(b.write_timeout_ms),
+            idle_timeout: Duration::from_millis(b.idle_timeout_ms),
+            health: HealthSettings {
+                enabled: hc.enabled,
+                interval: Duration::from_millis(hc.interval_ms),
+                timeout: Duration::from_millis(hc.timeout_ms),
+                path: hc.path.clone(),
+            },
+            capabilities: b.capabilities,
+            anthropic: b.anthropic,
+        });
+    }
+    out
+}
+
+/// "unknown backend `x` (known: a, b)", the names in the order given.
+pub(super) fn unknown_backend<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    let known: Vec<&str> = known.into_iter().collect();
+    format!("unknown backend `{name}` (known: {})", known.join(", "))
+}
+
+pub(super) fn models(
+    models: &BTreeMap<String, file::Model>,
+    index: &HashMap<&str, usize>,
+    issues: &mut Issues,
+) -> BTreeMap<String, Vec<DeploymentConfig>> {
+    let mut out = BTreeMap::new();
+    for (alias, m) in models {
+        let path = KeyPath::root("models").key(alias);
+        if alias.trim().is_empty() {
+            issues.push((path.clone(), "a model name must not be empty".into()));
+            continue;
+        }
+        let mut wanted: Vec<(KeyPath, &str, Option<&String>)> = Vec::new();
+        match (&m.backend, m.deployments.is_empty()) {
+            (Some(b), true) => wanted.push((path.key("backend"), b, m.upstream_model.as_ref())),
+            (None, false) => {
+                for (i, d) in m.deployments.iter().enumerate() {
+                    let dp = path.key("deployments").index(i);
+                    let upstream = d.upstream_model.as_ref().or(m.upstream_model.as_ref());
+                    wanted.push((dp.key("backend"), &d.backend, upstream));
+                }
+            }
+            (Some(_), false) => {
+                issues.push((
+                    path.clone(),
+                    "set either `backend` or `deployments`, not both".into(),
+                ));
+                continue;
+            }
+            (None, true) => {
+                issues.push((
+                    path.clone(),
+                    "needs `backend` (or a list of `deployments`)".into(),
+                ));
+                continue;
+            }
+        }
+        let mut deployments = Vec::new();
+        for (bpath, backend, upstream) in wanted {
+            let Some(&i) = index.get(backend) else {
+                let mut known: Vec<&str> = index.keys().copied().collect();
+                known.sort_unstable();
+                issues.push((bpath, unknown_backend(backend, known)));
+                continue;
+            };
+            let upstream_model = upstream.cloned().unwrap_or_else(|| alias.clone());
+            if upstream_model.is_empty() {
+                issues.push((path.key("upstream_model"), "must not be empty".into()));
+            }
+            deployments.push(DeploymentConfig {
+                backend: i,
+                upstream_model,
+            });
+        }
+        out.insert(alias.clone(), deployments);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_urls_default_to_v1_and_keep_provider_paths() {
+        let u = parse_backend_url("http://127.0.0.1:8001").expect("ok");
+        assert_eq!((u.tls, u.port, u.base_path.as_str()), (false, 8001, "/v1"));
+        let u = parse_backend_url("https://api.example.com/openai/v1/").expect("ok");
+        assert_eq!(
+            (u.tls, u.port, u.base_path.as_str()),
+            (true, 443, "/openai/v1")
+        );
+        assert_eq!(u.authority(), "api.example.com");
+        assert_eq!(u.to_string(), "https://api.example.com/openai/v1");
+        let u = parse_backend_url("http://[::1]:9000/v1").expect("ok");
+        assert_eq!(u.host_port(), "[::1]:9000");
+    }
+
+    #[test]
+    fn bad_backend_urls_say_why() {
+        for (raw, needle) in [
+            ("localhost:8000", "scheme"),
+            ("ftp://x/v1", "not http or https"),
+            ("http://u:p@x/v1", "api_key"),
+            ("http://x/v1?a=b", "query"),
+            ("http://", "not a valid URL"),
+        ] {
+            let err = parse_backend_url(raw).expect_err(raw);
+            assert!(err.contains(needle), "{raw}: {err}");
+        }
+    }
+}
