@@ -1,6 +1,8 @@
 //! Direct vs. through-gateway, in one run: the same requests against the scripted backend,
 //! once straight and once through an in-process llmgate, with the ratios that matter
-//! (throughput, p50/p99 latency, time to first SSE event).
+//! (throughput, p50/p99 latency, time to first SSE event). When `nginx` is installed, the
+//! same requests also go through an nginx reverse proxy (unbuffered, keep-alive upstream) -
+//! the proxy llmgate replaces - so the ratio has a reference point on the same machine.
 //!
 //!     make bench            (cargo run --release --example bench -- [requests] [concurrency])
 
@@ -79,6 +81,68 @@ async fn run(
     }
 }
 
+/// nginx in front of `backend_port`, as a GPU host would run it; `None` without nginx.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(backend_port: u16) -> Option<Nginx> {
+        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let dir = tempfile::tempdir().ok()?;
+        let port = gateway::free_port();
+        let conf = format!(
+            "worker_processes auto; pid nginx.pid; error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp;
+  uwsgi_temp_path tmp; scgi_temp_path tmp;
+  client_max_body_size 32m; client_body_buffer_size 1m;
+  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"
+        );
+        std::fs::create_dir(dir.path().join("tmp")).ok()?;
+        std::fs::write(dir.path().join("nginx.conf"), conf).ok()?;
+        let child = std::process::Command::new(binary)
+            .arg("-p")
+            .arg(dir.path())
+            .args(["-c", "nginx.conf", "-g", "daemon off;"])
+            .spawn()
+            .ok()?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Nginx {
+                    child,
+                    port,
+                    _dir: dir,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<usize> = std::env::args()
@@ -93,6 +157,13 @@ async fn main() {
         backend.url()
     );
     let gw = TestGateway::start(&yaml).await;
+    let backend_port: u16 = backend
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches("/v1").parse().ok())
+        .expect("backend port");
+    let nginx = Nginx::start(backend_port);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
@@ -118,10 +189,18 @@ async fn main() {
             false,
         ),
     ];
-    println!("{requests} requests per run, {concurrency} concurrent, loopback, release build\n");
+    println!("{requests} requests per run, {concurrency} concurrent, loopback, release build");
     println!(
-        "{:<24} {:>12} {:>12} {:>8} {:>10} {:>10} {:>8}",
-        "scenario", "direct/s", "gateway/s", "ratio", "p50 +", "p99 +", "p50 x"
+        "ratio = through the proxy / direct; p50 +, p99 + = added latency{}\n",
+        if nginx.is_some() {
+            ""
+        } else {
+            " (nginx not installed: no reference column)"
+        }
+    );
+    println!(
+        "{:<22} {:>9} {:>10} {:>6} {:>9} {:>9} {:>9} {:>6} {:>9}",
+        "scenario", "direct/s", "llmgate/s", "ratio", "p50 +", "p99 +", "nginx/s", "ratio", "p50 +"
     );
     for (name, path, body, first_byte) in scenarios {
         let body = Arc::new(body);
@@ -137,6 +216,12 @@ async fn main() {
         )
         .await;
         run(&client, &gw.url(path), Arc::clone(&body), 50, 4, first_byte).await;
+        let nginx_url = nginx
+            .as_ref()
+            .map(|n| format!("http://127.0.0.1:{}{path}", n.port));
+        if let Some(url) = &nginx_url {
+            run(&client, url, Arc::clone(&body), 50, 4, first_byte).await;
+        }
         let direct = run(
             &client,
             &format!("{}{path}", backend.url().trim_end_matches("/v1")),
@@ -155,15 +240,30 @@ async fn main() {
             first_byte,
         )
         .await;
+        let reference = match &nginx_url {
+            Some(url) => {
+                let via = run(&client, url, Arc::clone(&body), n, concurrency, first_byte).await;
+                format!(
+                    "{:>9.0} {:>6.2} {:>7.2}ms",
+                    via.per_second,
+                    via.per_second / direct.per_second,
+                    added_ms(via.p50, direct.p50)
+                )
+            }
+            None => format!("{:>9} {:>6} {:>9}", "-", "-", "-"),
+        };
         println!(
-            "{:<24} {:>12.0} {:>12.0} {:>8.2} {:>9.2}ms {:>9.2}ms {:>8.2}",
+            "{:<22} {:>9.0} {:>10.0} {:>6.2} {:>7.2}ms {:>7.2}ms {reference}",
             name,
             direct.per_second,
             through.per_second,
             through.per_second / direct.per_second,
-            through.p50.as_secs_f64() * 1e3 - direct.p50.as_secs_f64() * 1e3,
-            through.p99.as_secs_f64() * 1e3 - direct.p99.as_secs_f64() * 1e3,
-            through.p50.as_secs_f64() / direct.p50.as_secs_f64(),
+            added_ms(through.p50, direct.p50),
+            added_ms(through.p99, direct.p99),
         );
     }
+}
+
+fn added_ms(via: Duration, direct: Duration) -> f64 {
+    via.as_secs_f64() * 1e3 - direct.as_secs_f64() * 1e3
 }
