@@ -149,22 +149,17 @@ pub async fn models(
         respond::json(session, ctx, 200, &list).await?;
         return Ok(true);
     };
-    match models::id_from_path(encoded).filter(|id| served.contains(id)) {
-        Some(id) if anthropic => {
-            let body = models::anthropic_model(&id, created);
-            respond::json(session, ctx, 200, &body).await?;
-        }
-        Some(id) => {
-            let body = models::openai_model(&id, created);
-            respond::json(session, ctx, 200, &body).await?;
-        }
-        None => {
-            let err = ApiError::ModelNotFound {
-                model: models::id_from_path(encoded).unwrap_or_else(|| encoded.to_owned()),
-                served,
-            };
-            respond::error(session, ctx, &err).await?;
-        }
+    let id = models::id_from_path(encoded).unwrap_or_else(|| encoded.to_owned());
+    if !served.contains(&id) {
+        let err = ApiError::ModelNotFound { model: id, served };
+        respond::error(session, ctx, &err).await?;
+        return Ok(true);
     }
+    let body = if anthropic {
+        models::anthropic_model(&id, created)
+    } else {
+        models::openai_model(&id, created)
+    };
+    respond::json(session, ctx, 200, &body).await?;
     Ok(true)
 }
