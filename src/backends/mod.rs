@@ -7,13 +7,17 @@ pub mod client;
 pub mod health;
 pub mod profile;
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use pingora::protocols::tls::CaType;
+use pingora::tls::{CertificateDer, RootCertStore};
 use pingora::upstreams::peer::HttpPeer;
+use pingora::utils::tls::{WrappedX509, parse_x509};
 
 use crate::config::BackendConfig;
 pub use profile::{Capabilities, Profile};
@@ -155,6 +159,12 @@ pub struct Backend {
     pub profile: &'static Profile,
     pub capabilities: Capabilities,
     pub shared: Arc<BackendShared>,
+    /// `tls_ca_file`'s certificates, trusted for this backend instead of the system store.
+    trusted_ca: Option<Arc<CaType>>,
+    /// Pingora pools connections by address, SNI and verification flags, but not by CA:
+    /// without a distinct group, a connection verified against one backend's CA could be
+    /// reused for a backend at the same address that trusts another (or the system store).
+    pool_group: u64,
 }
 
 impl Backend {
@@ -185,11 +195,22 @@ impl Backend {
                 .state
                 .store(HealthState::Unchecked as u8, Ordering::Relaxed);
         }
+        let trusted_ca = config
+            .tls_ca
+            .as_deref()
+            .map(|ders| trusted_ca(&config.name, ders));
+        let pool_group = config.tls_ca.as_deref().map_or(0, |ders| {
+            let mut h = std::hash::DefaultHasher::new();
+            ders.hash(&mut h);
+            h.finish()
+        });
         Backend {
             config,
             profile,
             capabilities,
             shared,
+            trusted_ca,
+            pool_group,
         }
     }
 
@@ -236,6 +257,28 @@ impl Backend {
         o.read_timeout = Some(c.read_timeout);
         o.write_timeout = Some(c.write_timeout);
         o.idle_timeout = Some(c.idle_timeout);
+        o.ca.clone_from(&self.trusted_ca);
+        peer.group_key = self.pool_group;
         peer
     }
+}
+
+/// The certificates of a CA bundle in pingora's form. Each is checked by rustls first,
+/// because pingora's X.509 wrapper panics on DER it cannot parse; a rejected one is
+/// logged and left out (an empty list makes pingora refuse the handshake, never fall back
+/// to the system store).
+fn trusted_ca(backend: &str, ders: &[Vec<u8>]) -> Arc<CaType> {
+    let mut check = RootCertStore::empty();
+    let certs: Vec<WrappedX509> = ders
+        .iter()
+        .filter(|der| match check.add(CertificateDer::from(der.as_slice())) {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!(target: "llmgate::backends", "backend `{backend}`: a certificate in tls_ca_file is unusable: {e}");
+                false
+            }
+        })
+        .map(|der| WrappedX509::new(der.clone(), parse_x509))
+        .collect();
+    certs.into()
 }

@@ -198,6 +198,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             health_check: file::HealthCheck::default(),
             capabilities: file::CapabilityOverrides::default(),
             anthropic: file::AnthropicMode::default(),
+            tls_ca_file: None,
         }],
         models,
         default_backend: Some("default".into()),

@@ -357,6 +357,10 @@ pub struct Backend {
     /// (`auto`).
     #[serde(default)]
     pub anthropic: AnthropicMode,
+    /// For `https://` backends signed by a private CA: a PEM bundle trusted for this
+    /// backend instead of the system store. Relative paths are relative to the config file.
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub tls_ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -258,6 +258,8 @@ pub struct BackendConfig {
     pub health: HealthSettings,
     pub capabilities: CapabilityOverrides,
     pub anthropic: AnthropicMode,
+    /// DER certificates trusted for this backend's TLS instead of the system store.
+    pub tls_ca: Option<Arc<[Vec<u8>]>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,12 +2,13 @@
 //! settings, and each alias's deployments, checked with their key paths.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::file::{self, BackendKind};
 use super::locate::KeyPath;
-use super::validate::Issues;
-use super::{BackendConfig, BackendUrl, DeploymentConfig, HealthSettings, Secret};
+use super::validate::{Issues, relative_to_config};
+use super::{BackendConfig, BackendUrl, ConfigSource, DeploymentConfig, HealthSettings, Secret};
 
 /// Parses a backend URL as given to the OpenAI SDK.
 pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
@@ -63,7 +64,11 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-pub(super) fn backends(list: &[file::Backend], issues: &mut Issues) -> Vec<BackendConfig> {
+pub(super) fn backends(
+    list: &[file::Backend],
+    source: &ConfigSource,
+    issues: &mut Issues,
+) -> Vec<BackendConfig> {
     if list.is_empty() {
         issues.push((
             KeyPath::root("backends"),
@@ -127,6 +132,14 @@ pub(super) fn backends(list: &[file::Backend], issues: &mut Issues) -> Vec<Backe
         {
             issues.push((hc_path.key("path"), format!("`{p}` must start with `/`")));
         }
+        let tls_ca = b.tls_ca_file.as_deref().and_then(|raw| {
+            let ca = match ca_bundle(raw, source) {
+                Ok(_) if !url.tls => Err("only applies to `https://` backends".to_owned()),
+                other => other,
+            };
+            ca.map_err(|e| issues.push((path.key("tls_ca_file"), e)))
+                .ok()
+        });
         out.push(BackendConfig {
             name: b.name.clone(),
             kind: b.kind,
@@ -144,9 +157,25 @@ pub(super) fn backends(list: &[file::Backend], issues: &mut Issues) -> Vec<Backe
             },
             capabilities: b.capabilities,
             anthropic: b.anthropic,
+            tls_ca,
         });
     }
     out
+}
+
+/// The DER certificates of a PEM CA bundle.
+fn ca_bundle(raw: &str, source: &ConfigSource) -> Result<Arc<[Vec<u8>]>, String> {
+    let path = relative_to_config(raw, source);
+    let shown = path.display();
+    let pem = std::fs::read(&path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .map(|c| c.map(|der| der.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("`{shown}`: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("`{shown}` holds no `CERTIFICATE` PEM block"));
+    }
+    Ok(certs.into())
 }
 
 /// "unknown backend `x` (known: a, b)", the names in the order given.

@@ -57,7 +57,7 @@ fn schema_errors_name_path_and_line() {
     assert_eq!(
         errors("backends:\n  - name: a\n    kind: vllm\n    url: http://x\n    retries: 3\n"),
         [
-            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic` at line 5 column 5"
+            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `tls_ca_file` at line 5 column 5"
         ]
     );
     assert_eq!(
@@ -181,6 +181,42 @@ fn tls_files_resolve_against_the_config_directory_and_must_hold_pem() {
             && err[1].contains("holds no `PRIVATE KEY-----` PEM block"),
         "{err:?}"
     );
+}
+
+#[test]
+fn backend_ca_files_are_loaded_and_only_for_https() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let source = ConfigSource::File(fixtures.join("llmgate.yaml"));
+    let yaml = |url: &str, ca: &str| {
+        format!(
+            "backends:\n  - {{name: a, kind: openai, url: '{url}', api_key: k, tls_ca_file: '{ca}'}}\ndefault_backend: a\n"
+        )
+    };
+    let load = |y: String| Config::from_yaml_str(&y, source.clone(), Box::new(|_| None));
+    let ok = load(yaml("https://10.0.0.5/v1", "tls/ca.pem")).expect("valid");
+    assert_eq!(
+        ok.backends[0].tls_ca.as_deref().map(<[Vec<u8>]>::len),
+        Some(1)
+    );
+    for (url, ca, needle) in [
+        (
+            "http://10.0.0.5/v1",
+            "tls/ca.pem",
+            "only applies to `https://` backends",
+        ),
+        ("https://10.0.0.5/v1", "tls/nope.pem", "cannot read `"),
+        (
+            "https://10.0.0.5/v1",
+            "tls/server.key",
+            "holds no `CERTIFICATE` PEM block",
+        ),
+    ] {
+        let e = load(yaml(url, ca)).expect_err(ca).lines();
+        assert!(
+            e.len() == 1 && e[0].contains("backends[0].tls_ca_file: ") && e[0].contains(needle),
+            "{e:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! problem with its key path instead of stopping at the first.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
     }
     cors(&f.cors, &mut issues);
     let anthropic = anthropic(&f.anthropic, &mut issues);
-    let backends = backends(&f.backends, &mut issues);
+    let backends = backends(&f.backends, &source, &mut issues);
     let index: HashMap<&str, usize> = f
         .backends
         .iter()
@@ -119,16 +119,8 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
 /// so a typo is a config error naming the key rather than a failed start.
 fn tls_files(t: &file::Tls, source: &ConfigSource, issues: &mut Issues) -> TlsFiles {
     let path = KeyPath::root("server").key("tls");
-    let base = match source {
-        ConfigSource::File(file) => file.parent().map(Path::to_path_buf),
-        ConfigSource::Environment => None,
-    };
     let mut resolve = |key: &'static str, raw: &str, marker: &str| {
-        let given = PathBuf::from(raw);
-        let resolved = match &base {
-            Some(dir) if given.is_relative() => dir.join(&given),
-            _ => given,
-        };
+        let resolved = relative_to_config(raw, source);
         match std::fs::read_to_string(&resolved) {
             Ok(pem) if pem.contains(marker) => {}
             Ok(_) => issues.push((
@@ -145,6 +137,17 @@ fn tls_files(t: &file::Tls, source: &ConfigSource, issues: &mut Issues) -> TlsFi
     TlsFiles {
         cert: resolve("cert_file", &t.cert_file, "-----BEGIN CERTIFICATE-----"),
         key: resolve("key_file", &t.key_file, "PRIVATE KEY-----"),
+    }
+}
+
+/// A path from the config file: relative ones are relative to the file's directory.
+pub(super) fn relative_to_config(raw: &str, source: &ConfigSource) -> PathBuf {
+    let given = PathBuf::from(raw);
+    match source {
+        ConfigSource::File(file) if given.is_relative() => {
+            file.parent().map_or(given.clone(), |dir| dir.join(&given))
+        }
+        _ => given,
     }
 }
 

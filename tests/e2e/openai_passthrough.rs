@@ -405,3 +405,50 @@ async fn https_listener_serves_streams_and_says_so_upstream() {
     let plain = reqwest::get(format!("http://{}/livez", gw.addr)).await;
     assert!(plain.is_err(), "plain HTTP must not be answered: {plain:?}");
 }
+
+/// An `https://` backend: verified against `tls_ca_file` (here the fixture CA; a hosted
+/// provider is verified against the system store the same way). The HTTPS server is a
+/// second llmgate with `server.tls`, in front of the scripted backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_backends_are_verified_against_their_ca() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let tls_front = TestGateway::start(&format!(
+        "server:\n  tls: {{cert_file: '{fixtures}/server.pem', key_file: '{fixtures}/server.key'}}\n{}models:\n  m: {{backend: a}}\n",
+        backends_yaml(&[("a", Kind::Vllm, backend.url())])
+    ))
+    .await;
+    let https_url = format!("https://127.0.0.1:{}/v1", tls_front.addr.port());
+    let gw = TestGateway::start(&format!(
+        "backends:\n  - {{name: trusted, kind: vllm, url: '{https_url}', tls_ca_file: '{fixtures}/ca.pem'}}\n  - {{name: untrusted, kind: vllm, url: '{https_url}'}}\nmodels:\n  m: {{backend: trusted}}\n  m2: {{backend: untrusted, upstream_model: m}}\n"
+    ))
+    .await;
+    let client = reqwest::Client::new();
+
+    let resp = client
+        .post(gw.url("/v1/chat/completions"))
+        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let events = EventReader::new(resp).rest().await;
+    assert_eq!(events.last().map(String::as_str), Some("data: [DONE]"));
+    assert_eq!(backend.wait_requests(1, PROMPTLY).await.len(), 1);
+
+    // The system store does not know the fixture CA: the handshake must fail, as a 502.
+    let resp = client
+        .post(gw.url("/v1/chat/completions"))
+        .body(r#"{"model":"m2","messages":[]}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 502);
+    let v: serde_json::Value = resp.json().await.expect("JSON error");
+    assert_eq!(v["error"]["type"], "server_error", "{v}");
+    assert_eq!(
+        backend.requests().len(),
+        1,
+        "nothing got through unverified"
+    );
+}
