@@ -62,12 +62,7 @@ async fn chat_json_is_forwarded_byte_for_byte_both_ways() {
 async fn alias_rewrites_only_the_model_field() {
     let (backend, gw) = one_backend(Kind::Vllm, "").await;
     let sent = "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":1}";
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .body(sent)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw.post("/v1/chat/completions", sent).await;
     assert_eq!(resp.status(), 200);
     let got = backend.wait_requests(1, PROMPTLY).await;
     assert_eq!(
@@ -149,12 +144,12 @@ async fn first_event_arrives_before_the_backend_sends_its_last() {
         split: true,
         truncate: false,
     });
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"small","stream":true,"messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"small","stream":true,"messages":[]}"#,
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut reader = EventReader::new(resp);
@@ -258,12 +253,12 @@ async fn client_disconnect_closes_the_upstream_stream() {
         split: false,
         truncate: false,
     });
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"small","stream":true,"messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"small","stream":true,"messages":[]}"#,
+        )
+        .await;
     let mut reader = EventReader::new(resp);
     reader.next().await.expect("first event");
     let dropped_at = std::time::Instant::now();
@@ -283,14 +278,10 @@ async fn client_disconnect_closes_the_upstream_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_errors_reach_openai_clients_in_openai_shape() {
     let (backend, gw) = one_backend(Kind::Vllm, "").await;
-    let client = reqwest::Client::new();
     let call = || async {
-        let resp = client
-            .post(gw.url("/v1/chat/completions"))
-            .body(r#"{"model":"small","messages":[]}"#)
-            .send()
-            .await
-            .expect("request");
+        let resp = gw
+            .post("/v1/chat/completions", r#"{"model":"small","messages":[]}"#)
+            .await;
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
@@ -423,26 +414,22 @@ async fn https_backends_are_verified_against_their_ca() {
         "backends:\n  - {{name: trusted, kind: vllm, url: '{https_url}', tls_ca_file: '{fixtures}/ca.pem'}}\n  - {{name: untrusted, kind: vllm, url: '{https_url}'}}\nmodels:\n  m: {{backend: trusted}}\n  m2: {{backend: untrusted, upstream_model: m}}\n"
     ))
     .await;
-    let client = reqwest::Client::new();
 
-    let resp = client
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let events = EventReader::new(resp).rest().await;
     assert_eq!(events.last().map(String::as_str), Some("data: [DONE]"));
     assert_eq!(backend.wait_requests(1, PROMPTLY).await.len(), 1);
 
     // The system store does not know the fixture CA: the handshake must fail, as a 502.
-    let resp = client
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"m2","messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw
+        .post("/v1/chat/completions", r#"{"model":"m2","messages":[]}"#)
+        .await;
     assert_eq!(resp.status(), 502);
     let v: serde_json::Value = resp.json().await.expect("JSON error");
     assert_eq!(v["error"]["type"], "server_error", "{v}");

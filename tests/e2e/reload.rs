@@ -78,12 +78,9 @@ async fn invalid_reload_keeps_the_running_config() {
             .contains("models.m.backend: unknown backend `nope`"),
         "{err}"
     );
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"m","messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw
+        .post("/v1/chat/completions", r#"{"model":"m","messages":[]}"#)
+        .await;
     assert_eq!(resp.status(), 200);
     gw.wait_metric("llmgate_config_reloads_total{result=\"error\"} 1")
         .await;

@@ -8,12 +8,7 @@ use crate::harness::gateway::free_port;
 use crate::harness::{Kind, MockBackend, PROMPTLY, Reply, TestGateway, backends_yaml};
 
 async fn post(gw: &TestGateway, path: &str, body: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(gw.url(path))
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request");
+    let resp = gw.post(path, body.to_owned()).await;
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
     (
@@ -341,12 +336,12 @@ async fn a_stream_cut_by_the_backend_ends_with_an_error_event() {
         split: false,
         truncate: true,
     });
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
-        .send()
-        .await
-        .expect("request");
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let mut reader = crate::harness::EventReader::new(resp);
     let mut all = Vec::new();
@@ -372,12 +367,7 @@ async fn unknown_paths_are_404_json_and_never_reach_the_backend() {
     let gw = TestGateway::start(&yaml).await;
     let client = reqwest::Client::new();
     for path in ["/slots", "/tokenize", "/v1/unknown", "/props"] {
-        let resp = client
-            .post(gw.url(path))
-            .body("{}")
-            .send()
-            .await
-            .expect("request");
+        let resp = gw.post(path, "{}").await;
         assert_eq!(resp.status(), 404, "{path}");
         assert_eq!(resp.headers()["content-type"], "application/json");
         let v: Value = resp.json().await.expect("json");

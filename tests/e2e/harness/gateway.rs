@@ -114,6 +114,16 @@ impl TestGateway {
         format!("{scheme}://{}{}", self.addr, path)
     }
 
+    /// `POST` to the gateway with a plain client.
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client()
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// A client for this gateway; it trusts the CA of `tests/fixtures/tls` and nothing else.
     pub fn client(&self) -> reqwest::Client {
         let ca = std::fs::read(concat!(
