@@ -8,6 +8,7 @@ pub mod env;
 pub mod file;
 pub mod interpolate;
 pub mod locate;
+mod pem;
 mod routing_table;
 mod validate;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::file::{self, BackendKind};
 use super::locate::KeyPath;
+use super::pem;
 use super::validate::{Issues, relative_to_config};
 use super::{BackendConfig, BackendUrl, ConfigSource, DeploymentConfig, HealthSettings, Secret};
 
@@ -165,17 +166,7 @@ pub(super) fn backends(
 
 /// The DER certificates of a PEM CA bundle.
 fn ca_bundle(raw: &str, source: &ConfigSource) -> Result<Arc<[Vec<u8>]>, String> {
-    let path = relative_to_config(raw, source);
-    let shown = path.display();
-    let pem = std::fs::read(&path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
-        .map(|c| c.map(|der| der.to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("`{shown}`: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("`{shown}` holds no `CERTIFICATE` PEM block"));
-    }
-    Ok(certs.into())
+    pem::certificates(&relative_to_config(raw, source)).map(Into::into)
 }
 
 /// "unknown backend `x` (known: a, b)", the names in the order given.

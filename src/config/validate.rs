@@ -2,7 +2,7 @@
 //! problem with its key path instead of stopping at the first.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::file;
 use super::locate::KeyPath;
+use super::pem;
 use super::routing_table::{backends, models, unknown_backend};
 use crate::api::anthropic::{Options, Unsupported};
 
@@ -119,24 +120,18 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
 /// so a typo is a config error naming the key rather than a failed start.
 fn tls_files(t: &file::Tls, source: &ConfigSource, issues: &mut Issues) -> TlsFiles {
     let path = KeyPath::root("server").key("tls");
-    let mut resolve = |key: &'static str, raw: &str, marker: &str| {
+    let mut checked = |key: &'static str, raw: &str, check: fn(&Path) -> Result<(), String>| {
         let resolved = relative_to_config(raw, source);
-        match std::fs::read_to_string(&resolved) {
-            Ok(pem) if pem.contains(marker) => {}
-            Ok(_) => issues.push((
-                path.key(key),
-                format!("`{}` holds no `{marker}` PEM block", resolved.display()),
-            )),
-            Err(e) => issues.push((
-                path.key(key),
-                format!("cannot read `{}`: {e}", resolved.display()),
-            )),
+        if let Err(e) = check(&resolved) {
+            issues.push((path.key(key), e));
         }
         resolved
     };
     TlsFiles {
-        cert: resolve("cert_file", &t.cert_file, "-----BEGIN CERTIFICATE-----"),
-        key: resolve("key_file", &t.key_file, "PRIVATE KEY-----"),
+        cert: checked("cert_file", &t.cert_file, |p| {
+            pem::certificates(p).map(drop)
+        }),
+        key: checked("key_file", &t.key_file, pem::check_private_key),
     }
 }
 
