@@ -13,7 +13,12 @@ use serde_json::{Value, json};
 /// The human-readable message in an upstream error body of any known shape (translation
 /// spec §7.3).
 pub fn message(status: u16, body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+    message_in(status, serde_json::from_slice(body).ok().as_ref(), body)
+}
+
+/// [`message`] for a body the caller has already parsed (`parsed`: `None` if not JSON).
+fn message_in(status: u16, parsed: Option<&Value>, body: &[u8]) -> String {
+    if let Some(v) = parsed {
         let candidates = [
             v.pointer("/error/message"),
             v.get("error"),
@@ -59,7 +64,7 @@ pub fn to_openai(upstream_status: u16, body: &[u8]) -> Option<Vec<u8>> {
     if is_envelope && status == upstream_status {
         return None;
     }
-    let mut text = message(upstream_status, body);
+    let mut text = message_in(upstream_status, parsed.as_ref(), body);
     if status != upstream_status {
         text = format!("upstream authentication failed (HTTP {upstream_status}): {text}");
     }
