@@ -366,17 +366,24 @@ async fn backend_errors_reach_openai_clients_in_openai_shape() {
     assert_eq!(status, 200);
 }
 
+const TLS_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+
+/// A gateway serving HTTPS with the fixture certificate, model `m` on `backend`.
+async fn https_gateway_for(backend: &MockBackend) -> TestGateway {
+    let f = TLS_FIXTURES;
+    TestGateway::start(&format!(
+        "server:\n  tls: {{cert_file: '{f}/server.pem', key_file: '{f}/server.key'}}\n{}models:\n  m: {{backend: a}}\n",
+        backends_yaml(&[("a", Kind::Vllm, backend.url())])
+    ))
+    .await
+}
+
 /// `server.tls`: the same gateway over HTTPS, streaming included; the backend learns the
 /// client came over TLS; a plain-HTTP client on that port gets no HTTP answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_listener_serves_streams_and_says_so_upstream() {
     let backend = MockBackend::start(Kind::Vllm, "m").await;
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
-    let yaml = format!(
-        "server:\n  tls: {{cert_file: '{fixtures}/server.pem', key_file: '{fixtures}/server.key'}}\n{}models:\n  m: {{backend: a}}\n",
-        backends_yaml(&[("a", Kind::Vllm, backend.url())])
-    );
-    let gw = TestGateway::start(&yaml).await;
+    let gw = https_gateway_for(&backend).await;
     assert!(gw.url("/").starts_with("https://"));
     let client = gw.client();
 
@@ -403,12 +410,8 @@ async fn https_listener_serves_streams_and_says_so_upstream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_backends_are_verified_against_their_ca() {
     let backend = MockBackend::start(Kind::Vllm, "m").await;
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
-    let tls_front = TestGateway::start(&format!(
-        "server:\n  tls: {{cert_file: '{fixtures}/server.pem', key_file: '{fixtures}/server.key'}}\n{}models:\n  m: {{backend: a}}\n",
-        backends_yaml(&[("a", Kind::Vllm, backend.url())])
-    ))
-    .await;
+    let fixtures = TLS_FIXTURES;
+    let tls_front = https_gateway_for(&backend).await;
     let https_url = format!("https://127.0.0.1:{}/v1", tls_front.addr.port());
     let gw = TestGateway::start(&format!(
         "backends:\n  - {{name: trusted, kind: vllm, url: '{https_url}', tls_ca_file: '{fixtures}/ca.pem'}}\n  - {{name: untrusted, kind: vllm, url: '{https_url}'}}\nmodels:\n  m: {{backend: trusted}}\n  m2: {{backend: untrusted, upstream_model: m}}\n"
