@@ -45,6 +45,17 @@ pub fn inspect(body: &[u8]) -> Result<RequestSummary, ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::invalid("request body must be a JSON object"));
     }
+    // The same policy as `/v1/messages` (and what vLLM would answer anyway): JSON is
+    // UTF-8, and nesting deeper than serde_json's own limit is refused here rather than
+    // forwarded to a backend whose parser may not bound it.
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::invalid("request body is not valid UTF-8"));
+    }
+    if nesting_exceeds(body, MAX_NESTING) {
+        return Err(ApiError::invalid(format!(
+            "request body nests JSON deeper than {MAX_NESTING} levels"
+        )));
+    }
     let peek: Peek<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("request body is not valid JSON: {e}")))?;
 
@@ -70,6 +81,40 @@ pub fn inspect(body: &[u8]) -> Result<RequestSummary, ApiError> {
     Ok(summary)
 }
 
+/// serde_json's recursion limit, which `/v1/messages` bodies meet when parsed.
+pub const MAX_NESTING: usize = 128;
+
+/// Whether arrays and objects nest deeper than `limit` (brackets inside strings do not
+/// count). One pass, no allocation.
+fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Returns `body` with the `model` value replaced by `upstream_model`, or the same `Bytes`
 /// (no copy) when the name is unchanged or the body has no model.
 pub fn with_model(body: &Bytes, summary: &RequestSummary, upstream_model: &str) -> Bytes {
@@ -90,6 +135,29 @@ pub fn with_model(body: &Bytes, summary: &RequestSummary, upstream_model: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_utf8_and_deep_nesting_are_refused_like_on_messages() {
+        let bad = b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}";
+        assert_eq!(inspect(bad).expect_err("utf-8").status(), 400);
+        let deep = format!(
+            "{{\"model\":\"m\",\"x\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = inspect(deep.as_bytes()).expect_err("deep");
+        assert!(err.to_string().contains("deeper than 128"), "{err}");
+        // Brackets inside strings are text, and 128 levels are fine.
+        let ok = format!(
+            "{{\"model\":\"m\",\"s\":\"[[[[\\\"[[\",\"x\":{}{}}}",
+            "[".repeat(127),
+            "]".repeat(127)
+        );
+        assert_eq!(
+            inspect(ok.as_bytes()).expect("fine").model.as_deref(),
+            Some("m")
+        );
+    }
 
     #[test]
     fn inspect_reads_model_stream_and_tools() {

@@ -58,6 +58,8 @@ impl AnthropicError {
             }
             ApiError::Internal { message } => Self::api(message.clone()),
             ApiError::InvalidRequest { .. }
+            | ApiError::MalformedRequest { .. }
+            | ApiError::RequestTimeout { .. }
             | ApiError::MethodNotAllowed { .. }
             | ApiError::HeadersTooLarge { .. }
             | ApiError::NotImplemented { .. } => {
@@ -107,6 +109,13 @@ impl AnthropicError {
 
 /// Maps an upstream non-2xx answer that arrived before anything was streamed (§7.2).
 pub fn from_upstream(status: u16, body: &[u8]) -> AnthropicError {
+    from_upstream_for(status, body, None)
+}
+
+/// [`from_upstream`], knowing roughly how many tokens the request's input has: some
+/// context-length errors (vLLM's `max_tokens=M cannot be greater than max_model_len=L`)
+/// do not say, and Claude Code needs the number to shrink `max_tokens`.
+pub fn from_upstream_for(status: u16, body: &[u8], input_estimate: Option<u64>) -> AnthropicError {
     let message = upstream_error::message(status, body);
     match status {
         401 | 403 => AnthropicError::api(format!("upstream authentication failed: {message}")),
@@ -115,14 +124,16 @@ pub fn from_upstream(status: u16, body: &[u8]) -> AnthropicError {
         413 => AnthropicError::new(413, "request_too_large", message),
         429 => AnthropicError::new(429, "rate_limit_error", message),
         503 => AnthropicError::new(529, "overloaded_error", message),
-        400..=499 | 501 => AnthropicError::invalid(rewrite_context_error(&message, body)),
+        400..=499 | 501 => {
+            AnthropicError::invalid(rewrite_context_error(&message, body, input_estimate))
+        }
         _ => AnthropicError::api(message),
     }
 }
 
 /// An error object that arrived inside a 200 stream (§6.6): its numeric code, if any,
 /// picks the type.
-pub fn from_stream_error(error: &Value) -> AnthropicError {
+pub fn from_stream_error(error: &Value, input_estimate: Option<u64>) -> AnthropicError {
     let code = error
         .get("code")
         .or_else(|| error.get("status"))
@@ -139,7 +150,7 @@ pub fn from_stream_error(error: &Value) -> AnthropicError {
     };
     match code {
         Some(c) if c != 200 => {
-            let mut e = from_upstream(c, body.as_bytes());
+            let mut e = from_upstream_for(c, body.as_bytes(), input_estimate);
             if e.kind != "invalid_request_error" {
                 e.message = message;
             }
@@ -182,7 +193,7 @@ fn exceeds(input: u64, output: u64, ctx: u64) -> String {
 
 /// Rewrites the context-length errors of vLLM, SGLang and llama.cpp into the two messages
 /// Claude Code recognises (it shrinks `max_tokens` on the second). Others pass unchanged.
-pub fn rewrite_context_error(message: &str, body: &[u8]) -> String {
+pub fn rewrite_context_error(message: &str, body: &[u8], input_estimate: Option<u64>) -> String {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         let e = &v["error"];
         if e["type"] == "exceed_context_size_error"
@@ -232,6 +243,24 @@ pub fn rewrite_context_error(message: &str, body: &[u8]) -> String {
         {
             return exceeds(input, output, ctx);
         }
+        // vLLM 0.32: "However, your prompt contains at least I input tokens, which exceeds
+        // this limit even without any output tokens"
+        if let Some(r) = numbers_after(rest, "your prompt contains ")
+            && let Some((input, _)) = next_number(r)
+        {
+            return too_long(input, ctx);
+        }
+    }
+    // vLLM 0.32: "max_tokens=M cannot be greater than max_model_len=L"; the input size
+    // is not given, so the request's own estimate stands in (Claude Code retries with
+    // `max_tokens = L - input - 1000`).
+    if let Some(r) = numbers_after(message, "cannot be greater than max_model_len=")
+        && let Some((ctx, _)) = next_number(r)
+        && let Some(r) = numbers_after(message, "max_tokens=")
+            .or_else(|| numbers_after(message, "max_completion_tokens="))
+        && let Some((output, _)) = next_number(r)
+    {
+        return exceeds(input_estimate.unwrap_or(0), output, ctx);
     }
     message.to_owned()
 }
@@ -241,30 +270,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn vllm_032_context_errors_take_claude_codes_exact_wording() {
+        // captures/vllm/19-err-ctx-overflow.resp.body, byte for byte.
+        let body = br#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, your prompt contains at least 4097 input tokens, which exceeds this limit even without any output tokens. Please reduce the length of the input prompt. (parameter=input_tokens, value=4097)","type":"BadRequestError","param":"input_tokens","code":400}}"#;
+        let e = from_upstream(400, body);
+        assert_eq!(e.kind, "invalid_request_error");
+        assert_eq!(e.message, "prompt is too long: 4097 tokens > 4096 maximum");
+        // What vLLM 0.32 says to Claude Code's default max_tokens: no input count given,
+        // so the request's estimate fills in.
+        let body = br#"{"error":{"message":"max_tokens=32000 cannot be greater than max_model_len=4096. Please request fewer output tokens.","type":"BadRequestError","param":"max_tokens","code":400}}"#;
+        assert_eq!(
+            from_upstream_for(400, body, Some(1200)).message,
+            "input length and `max_tokens` exceed context limit: 1200 + 32000 > 4096, decrease input length or `max_tokens` and try again"
+        );
+        assert_eq!(
+            from_upstream_for(400, body, Some(5000)).message,
+            "prompt is too long: 5000 tokens > 4096 maximum"
+        );
+        // The same errors inside a 200 stream.
+        let in_stream = json!({"message": "max_completion_tokens=32000 cannot be greater than max_model_len=4096", "type": "BadRequestError", "code": 400});
+        assert_eq!(
+            from_stream_error(&in_stream, Some(10)).message,
+            "input length and `max_tokens` exceed context limit: 10 + 32000 > 4096, decrease input length or `max_tokens` and try again"
+        );
+    }
+
+    #[test]
     fn context_errors_take_claude_codes_exact_wording() {
         let m = "This model's maximum context length is 32768 tokens. However, you requested 128000 output tokens and your prompt contains at least 5000 input tokens, for a total of at least 133000 tokens.";
         assert_eq!(
-            rewrite_context_error(m, b""),
+            rewrite_context_error(m, b"", None),
             "input length and `max_tokens` exceed context limit: 5000 + 128000 > 32768, decrease input length or `max_tokens` and try again"
         );
         let m = "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens (8500 in the messages, 500 in the completion).";
         assert_eq!(
-            rewrite_context_error(m, b""),
+            rewrite_context_error(m, b"", None),
             "prompt is too long: 8500 tokens > 8192 maximum"
         );
         let m = "'max_tokens' or 'max_completion_tokens' is too large: 32000. This model's maximum context length is 8192 tokens and your request has 120 input tokens (32000 > 8192 - 120).";
         assert!(
-            rewrite_context_error(m, b"").starts_with(
+            rewrite_context_error(m, b"", None).starts_with(
                 "input length and `max_tokens` exceed context limit: 120 + 32000 > 8192"
             )
         );
         let body = br#"{"error":{"code":400,"message":"request (9000 tokens) exceeds the available context size (8192 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":9000,"n_ctx":8192}}"#;
         assert_eq!(
-            rewrite_context_error("x", body),
+            rewrite_context_error("x", body, None),
             "prompt is too long: 9000 tokens > 8192 maximum"
         );
         assert_eq!(
-            rewrite_context_error("something else", b""),
+            rewrite_context_error("something else", b"", None),
             "something else"
         );
     }
@@ -277,12 +332,13 @@ mod tests {
         assert_eq!(from_upstream(401, b"{}").status, 500);
         assert_eq!(from_upstream(504, b"{}").kind, "timeout_error");
         assert_eq!(
-            from_stream_error(&json!({"message": "q full", "code": 503})).kind,
+            from_stream_error(&json!({"message": "q full", "code": 503}), None).kind,
             "overloaded_error"
         );
         assert_eq!(
             from_stream_error(
-                &json!({"message": "Input validation error", "http_status_code": 422})
+                &json!({"message": "Input validation error", "http_status_code": 422}),
+                None
             )
             .status,
             400

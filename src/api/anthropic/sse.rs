@@ -12,16 +12,47 @@ pub struct SseFramer {
     buf: Vec<u8>,
     /// Read position in `buf` (start of the first unprocessed line).
     pos: usize,
+    /// How far past `pos` has been searched for a line end: each byte is scanned once, so
+    /// a long line arriving in many chunks costs linear time, not quadratic.
+    scanned: usize,
     data: Vec<u8>,
     has_data: bool,
+    /// The most bytes one event (its unfinished line plus the data gathered so far) may
+    /// take; 0 means no limit.
+    limit: usize,
+}
+
+/// An event grew past the framer's limit; the stream cannot be read further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTooLarge {
+    pub limit: usize,
 }
 
 impl SseFramer {
+    /// A framer that refuses events larger than `limit` bytes.
+    pub fn with_limit(limit: usize) -> SseFramer {
+        SseFramer {
+            limit,
+            ..SseFramer::default()
+        }
+    }
+
     /// Feeds bytes; calls `on_event` with the data of each complete event.
-    pub fn feed(&mut self, chunk: &[u8], on_event: &mut impl FnMut(&str)) {
+    ///
+    /// # Errors
+    /// When an unfinished event exceeds the limit; its bytes are dropped.
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        on_event: &mut impl FnMut(&str),
+    ) -> Result<(), EventTooLarge> {
         self.buf.extend_from_slice(chunk);
-        while let Some(nl) = self.buf[self.pos..].iter().position(|b| *b == b'\n') {
-            let end = self.pos + nl;
+        while let Some(nl) = self.buf[self.pos + self.scanned..]
+            .iter()
+            .position(|b| *b == b'\n')
+        {
+            let end = self.pos + self.scanned + nl;
+            self.scanned = 0;
             let line_end = if end > self.pos && self.buf[end - 1] == b'\r' {
                 end - 1
             } else {
@@ -38,6 +69,15 @@ impl SseFramer {
         // Keep only the unfinished line.
         self.buf.drain(..self.pos);
         self.pos = 0;
+        self.scanned = self.buf.len();
+        if self.limit > 0 && self.buf.len() + self.data.len() > self.limit {
+            self.buf = Vec::new();
+            self.data = Vec::new();
+            self.scanned = 0;
+            self.has_data = false;
+            return Err(EventTooLarge { limit: self.limit });
+        }
+        Ok(())
     }
 
     /// The stream ended: a final event without its blank line still counts.
@@ -50,6 +90,7 @@ impl SseFramer {
             self.line(0, end);
             self.buf.clear();
             self.pos = 0;
+            self.scanned = 0;
         }
         self.dispatch(on_event);
     }
@@ -97,7 +138,8 @@ mod tests {
         let mut f = SseFramer::default();
         let mut out = Vec::new();
         for chunk in input.chunks(split.max(1)) {
-            f.feed(chunk, &mut |e| out.push(e.to_owned()));
+            f.feed(chunk, &mut |e| out.push(e.to_owned()))
+                .expect("no limit");
         }
         f.finish(&mut |e| out.push(e.to_owned()));
         out
@@ -110,5 +152,34 @@ mod tests {
         for split in 1..input.len() {
             assert_eq!(events(input, split), expected, "split {split}");
         }
+    }
+
+    #[test]
+    fn an_unterminated_line_is_bounded_and_scanned_once() {
+        let mut f = SseFramer::with_limit(1024);
+        let mut seen = Vec::new();
+        f.feed(b"data: {\"a\":1}\n\ndata: ", &mut |e| {
+            seen.push(e.to_owned())
+        })
+        .expect("small");
+        assert_eq!(seen, vec!["{\"a\":1}"]);
+        let mut result = Ok(());
+        for _ in 0..2000 {
+            result = f.feed(b"x", &mut |e| seen.push(e.to_owned()));
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(EventTooLarge { limit: 1024 }));
+        // A multi-line event counts its gathered data too.
+        let mut g = SseFramer::with_limit(64);
+        let line = format!("data: {}\n", "y".repeat(40));
+        assert!(g.feed(line.as_bytes(), &mut |_| {}).is_ok());
+        assert!(g.feed(line.as_bytes(), &mut |_| {}).is_err());
+        // What was searched once is not searched again on the next chunk.
+        let mut h = SseFramer::with_limit(0);
+        h.feed(b"data: abc", &mut |_| {}).expect("no limit");
+        h.feed(b"def", &mut |_| {}).expect("no limit");
+        assert_eq!(h.scanned, h.buf.len());
     }
 }

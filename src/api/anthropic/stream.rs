@@ -127,10 +127,26 @@ impl StreamTranslator {
         }
         self.start(out);
         let mut events = Vec::new();
-        self.framer.feed(chunk, &mut |e| events.push(e.to_owned()));
+        let fed = self.framer.feed(chunk, &mut |e| events.push(e.to_owned()));
         for e in events {
             self.on_event(&e, out);
         }
+        if let Err(too_large) = fed {
+            self.fail(
+                AnthropicError::api(format!(
+                    "upstream sent an event larger than {} bytes",
+                    too_large.limit
+                )),
+                out,
+            );
+        }
+    }
+
+    /// Bounds one upstream event (an unterminated line grows it) to `limit` bytes.
+    #[must_use]
+    pub fn with_event_limit(mut self, limit: usize) -> StreamTranslator {
+        self.framer = SseFramer::with_limit(limit);
+        self
     }
 
     /// The upstream body ended (with or without `[DONE]`).
@@ -185,10 +201,10 @@ impl StreamTranslator {
             }
         };
         if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
-            return self.emit_error(from_stream_error(err), out);
+            return self.emit_error(from_stream_error(err, self.input_estimate.as_u64()), out);
         }
         if chunk["object"] == "error" {
-            return self.emit_error(from_stream_error(&chunk), out);
+            return self.emit_error(from_stream_error(&chunk, self.input_estimate.as_u64()), out);
         }
         if let Some(choice) = chunk["choices"].as_array().and_then(|c| c.first()) {
             let delta = &choice["delta"];
