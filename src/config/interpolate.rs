@@ -170,6 +170,113 @@ where
     d.deserialize_any(NumberVisitor(std::marker::PhantomData))
 }
 
+/// Whether a scalar refers to the environment.
+fn references_env(text: &str) -> bool {
+    text.contains("${") || text.starts_with("os.environ/")
+}
+
+/// `deserialize_with` for any non-string value (an enum such as `logging.level`, a flag,
+/// a number): a string that refers to the environment is expanded first, and the result
+/// is read as if it had been written in its place, so `level: ${LOG_LEVEL:-info}` and
+/// `json: ${LOG_JSON:-true}` are typed like `level: info` and `json: true`.
+pub fn typed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    d.deserialize_any(TypedVisitor(std::marker::PhantomData))
+}
+
+/// Types each scalar while serde_yaml is visiting it, so errors keep its line and column.
+struct TypedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: serde::de::DeserializeOwned> TypedVisitor<T> {
+    fn from<'de, D, E>(d: D) -> Result<T, E>
+    where
+        D: Deserializer<'de, Error = serde::de::value::Error>,
+        E: serde::de::Error,
+    {
+        T::deserialize(d).map_err(|e| E::custom(e.to_string()))
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> serde::de::Visitor<'_> for TypedVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a {} (or \"${{VAR}}\")", std::any::type_name::<T>())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        use serde::de::IntoDeserializer;
+        if !references_env(v) {
+            return Self::from(v.into_deserializer());
+        }
+        let expanded = expand(v).map_err(E::custom)?;
+        serde_yaml::from_str(&expanded).map_err(|e| E::custom(format!("`{expanded}`: {e}")))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
+        use serde::de::IntoDeserializer;
+        Self::from(v.into_deserializer())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        use serde::de::IntoDeserializer;
+        Self::from(v.into_deserializer())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        use serde::de::IntoDeserializer;
+        Self::from(v.into_deserializer())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        use serde::de::IntoDeserializer;
+        Self::from(v.into_deserializer())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        use serde::de::IntoDeserializer;
+        Self::from(().into_deserializer())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+        self.visit_unit()
+    }
+}
+
+/// [`typed`] for an optional value: absent or `null` is `None`.
+pub fn opt_typed<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    d.deserialize_option(OptTypedVisitor(std::marker::PhantomData))
+}
+
+struct OptTypedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for OptTypedVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a {} or null", std::any::type_name::<T>())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        typed(d).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

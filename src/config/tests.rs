@@ -349,3 +349,30 @@ mod environment_mode {
         );
     }
 }
+
+#[test]
+fn variables_with_defaults_work_in_typed_keys() {
+    // Enums, flags and numbers are typed after interpolation, as if written in place.
+    let c = load(
+        "logging: {level: '${LOG_LEVEL:-debug}', json: '${LOG_JSON:-false}'}\nserver: {max_body_bytes: '${MAX_BODY:-2048}'}\nbackends:\n  - name: a\n    kind: '${KIND:-vllm}'\n    url: http://127.0.0.1:9/v1\n    anthropic: '${MODE:-translate}'\n    health_check: {enabled: '${HC:-false}', eject_after_failures: '${EJECT:-5}'}\n    capabilities: {tools: '${TOOLS:-false}'}\ndefault_backend: a\n",
+    )
+    .expect("valid");
+    assert_eq!(c.logging.level, crate::config::LogLevel::Debug);
+    assert!(!c.logging.json);
+    assert_eq!(c.server.max_body_bytes, 2048);
+    assert_eq!(c.backends[0].kind, crate::config::BackendKind::Vllm);
+    assert_eq!(
+        c.backends[0].anthropic,
+        crate::config::AnthropicMode::Translate
+    );
+    assert!(!c.backends[0].health.enabled);
+    assert_eq!(c.backends[0].health.eject_after_failures, 5);
+    assert_eq!(c.backends[0].capabilities.tools, Some(false));
+    // A bad value from a default is reported with its key and line.
+    let errs = errors("logging: {level: '${LOG_LEVEL:-loud}'}\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("logging.level") && errs[0].contains("loud") && errs[0].contains("line 1"),
+        "{errs:?}"
+    );
+}
