@@ -76,7 +76,7 @@ use pingora_core::protocols::{Digest, UniqueID};
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RuntimeOpts, ShutdownWatch};
 use pingora_core::upstreams::peer::{HttpPeer, Peer};
-use pingora_error::{Error, ErrorSource, ErrorType::*, OrErr, Result};
+use pingora_error::{Error, ErrorSource, ErrorType, ErrorType::*, OrErr, Result};
 
 const TASK_BUFFER_SIZE: usize = 4;
 
@@ -100,6 +100,9 @@ use subrequest::{BodyMode, Ctx as SubrequestCtx};
 pub use proxy_cache::range_filter::{range_header_filter, MultiRangeInfo, RangeType};
 pub use proxy_purge::PurgeStatus;
 pub use proxy_trait::{FailToProxy, ProxyHttp, ProxyWarnLogContext};
+
+/// PATCH(edge-hardening): the error of an exchange ended by [`ProxyHttp::shutdown_cutoff`].
+pub const SHUTDOWN_CUTOFF: ErrorType = ErrorType::Custom("shutdown cutoff");
 
 pub mod prelude {
     pub use crate::{http_proxy, http_proxy_service, ProxyHttp, ProxyWarnLogContext, Session};
@@ -322,6 +325,7 @@ where
     async fn handle_new_request(
         &self,
         mut downstream_session: Box<HttpSession>,
+        reused_connection: bool,
     ) -> Option<Box<HttpSession>>
     where
         SV: ProxyHttp + Send + Sync,
@@ -329,9 +333,26 @@ where
     {
         // phase 1 read request header
 
+        // PATCH(edge-hardening): bound the time to receive a whole request header.
+        let header_timeout = self.inner.request_header_timeout(
+            reused_connection.then(|| downstream_session.get_keepalive()).flatten(),
+        );
+        let read_header = async {
+            match header_timeout {
+                Some(limit) => match time::timeout(limit, downstream_session.read_request()).await
+                {
+                    Ok(res) => res,
+                    Err(_) => Error::e_explain(
+                        ErrorType::ReadTimedout,
+                        format!("no complete request header within {limit:?}"),
+                    ),
+                },
+                None => downstream_session.read_request().await,
+            }
+        };
         let res = tokio::select! {
             biased; // biased select is cheaper, and we don't want to drop already buffered requests
-            res = downstream_session.read_request() => { res }
+            res = read_header => { res }
             _ = self.await_shutdown() => {
                 // service shutting down, dropping the connection to stop more req from coming in
                 return None;
@@ -352,12 +373,13 @@ where
                         "Fail to proxy: {e}, downstream session type: {}",
                         downstream_session.session_type()
                     );
-                    downstream_session
-                        .respond_error(400)
-                        .await
-                        .unwrap_or_else(|e| {
-                            error!("failed to send error response to downstream: {e}");
-                        });
+                    // PATCH(edge-hardening): a JSON body the client can read.
+                    self.respond_invalid_request(&mut downstream_session, 400)
+                        .await;
+                } else if matches!(e.etype, ErrorType::ReadTimedout) {
+                    // PATCH(edge-hardening): a slow or silent client is routine; nginx
+                    // closes such a connection without answering too.
+                    debug!("closing a connection: {e}");
                 } else {
                     // otherwise the connection must be broken, no need to send anything
                     error!(
@@ -385,16 +407,37 @@ where
             .is_some_and(|opts| opts.allow_connect_method_proxying)
             && downstream_session.req_header().method == Method::CONNECT
         {
-            downstream_session
-                .respond_error(405)
-                .await
-                .unwrap_or_else(|e| {
-                    error!("failed to send error response to downstream: {e}");
-                });
+            // PATCH(edge-hardening): a JSON body the client can read.
+            self.respond_invalid_request(&mut downstream_session, 405)
+                .await;
             downstream_session.shutdown().await;
             return None;
         }
         Some(downstream_session)
+    }
+
+    // PATCH(edge-hardening): the proxy's own 400/405 with the body the app provides.
+    async fn respond_invalid_request(&self, downstream_session: &mut HttpSession, status: u16)
+    where
+        SV: ProxyHttp + Send + Sync,
+        SV::CTX: Send + Sync,
+    {
+        let result = match self.inner.invalid_request_body(status) {
+            Some(body) => {
+                let mut resp = HttpSession::generate_error(status);
+                let prepared = resp
+                    .insert_header(header::CONTENT_TYPE, "application/json")
+                    .and_then(|_| resp.set_content_length(body.len()));
+                match prepared {
+                    Ok(()) => downstream_session.write_error_response(resp, body).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => downstream_session.respond_error(status).await,
+        };
+        result.unwrap_or_else(|e| {
+            error!("failed to send error response to downstream: {e}");
+        });
     }
 
     // return bool: server_session can be reused, and error if any
@@ -1439,7 +1482,7 @@ where
     ) {
         debug!("starting subrequest");
 
-        let mut session = match self.handle_new_request(session).await {
+        let mut session = match self.handle_new_request(session, false).await {
             Some(downstream_session) => Session::new(
                 downstream_session,
                 &self.downstream_modules,
@@ -1568,7 +1611,10 @@ where
         let session = Box::new(session);
 
         // TODO: keepalive pool, use stack
-        let mut session = match self.handle_new_request(session).await {
+        // PATCH(edge-hardening): a connection that carried a request before; its next
+        // header may first wait out the keep-alive idle time.
+        let reused_connection = prev_user_ctx.is_some();
+        let mut session = match self.handle_new_request(session, reused_connection).await {
             Some(downstream_session) => Session::new(
                 downstream_session,
                 &self.downstream_modules,
@@ -2598,7 +2644,7 @@ mod tests {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let proxy = proxy.clone();
-                tokio::spawn(async move { proxy.handle_new_request(pending_session()).await })
+                tokio::spawn(async move { proxy.handle_new_request(pending_session(), false).await })
             })
             .collect();
         // let the tasks park in read_request()
@@ -2621,7 +2667,7 @@ mod tests {
         // wait for a notification that will never come
         let session = time::timeout(
             Duration::from_secs(5),
-            proxy.handle_new_request(pending_session()),
+            proxy.handle_new_request(pending_session(), false),
         )
         .await
         .expect("read_request parked after shutdown");

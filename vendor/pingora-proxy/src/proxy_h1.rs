@@ -149,18 +149,37 @@ where
         let pipe_state = Arc::new(AtomicU8::new(PipeState::Active as u8));
 
         // start bi-directional streaming
-        let ret = tokio::try_join!(
-            self.proxy_handle_downstream(
-                session,
-                tx_downstream,
-                rx_upstream,
-                ctx,
-                &mut downstream_custom_message_writer,
-                &mut downstream_custom_message_reader,
-                pipe_state.clone(),
-            ),
-            self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
-        );
+        let exchange = async {
+            tokio::try_join!(
+                self.proxy_handle_downstream(
+                    session,
+                    tx_downstream,
+                    rx_upstream,
+                    ctx,
+                    &mut downstream_custom_message_writer,
+                    &mut downstream_custom_message_reader,
+                    pipe_state.clone(),
+                ),
+                self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
+            )
+        };
+        // PATCH(edge-hardening): the app's shutdown cut-off ends the exchange (dropping
+        // the upstream half closes its connection) so `fail_to_proxy` can end the response.
+        let mut cutoff = self.inner.shutdown_cutoff();
+        let cut = async {
+            let fired = match cutoff.as_mut() {
+                Some(signal) => signal.wait_for(|cut| *cut).await.is_ok(),
+                None => false,
+            };
+            if !fired {
+                std::future::pending::<()>().await;
+            }
+        };
+        let ret = tokio::select! {
+            biased;
+            ret = exchange => ret,
+            _ = cut => Error::e_explain(SHUTDOWN_CUTOFF, "the server is shutting down"),
+        };
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {
             if let Some(downstream_custom_message_writer) = downstream_custom_message_writer {

@@ -620,6 +620,31 @@ pub trait ProxyHttp {
         e
     }
 
+    // PATCH(edge-hardening): three hooks llmgate needs that 0.9.1 has no place for.
+
+    /// The longest a connection may take to deliver a complete request header, counted
+    /// from when the proxy starts waiting for it (so on a reused connection it includes
+    /// the idle keep-alive wait, whose length in seconds is `keepalive_secs`). `None`
+    /// keeps Pingora's per-read timeout only, which a client sending one byte at a time
+    /// never trips.
+    fn request_header_timeout(&self, _keepalive_secs: Option<u64>) -> Option<Duration> {
+        None
+    }
+
+    /// The body (JSON) for the 400/405 the proxy answers itself when a request header
+    /// cannot be parsed or uses CONNECT; `None` keeps the empty body.
+    fn invalid_request_body(&self, _status: u16) -> Option<Bytes> {
+        None
+    }
+
+    /// A signal that ends every proxied exchange still running: when it turns `true`,
+    /// the upstream connection is dropped and the request fails with [`SHUTDOWN_CUTOFF`],
+    /// so `fail_to_proxy` can end a response that already started (e.g. with an SSE error
+    /// event) before the process exits.
+    fn shutdown_cutoff(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
+
     /// This filter is called when the request encounters a fatal error.
     ///
     /// Users may write an error response to the downstream if the downstream is still writable.
