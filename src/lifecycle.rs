@@ -12,6 +12,9 @@ pub struct Lifecycle {
     started_unix: u64,
     inflight: AtomicUsize,
     draining: AtomicBool,
+    /// Turns `true` when the shutdown grace period is over: every exchange still running
+    /// ends its response with an error and closes its upstream connection.
+    cutoff: tokio::sync::watch::Sender<bool>,
     metrics: Arc<Metrics>,
 }
 
@@ -23,6 +26,7 @@ impl Lifecycle {
                 .map_or(0, |d| d.as_secs()),
             inflight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            cutoff: tokio::sync::watch::Sender::new(false),
             metrics,
         }
     }
@@ -42,6 +46,28 @@ impl Lifecycle {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// The grace period is over: end every running exchange now (see `cutoff`).
+    pub fn cut_off(&self) {
+        self.cutoff.send_replace(true);
+    }
+
+    pub fn is_cut_off(&self) -> bool {
+        *self.cutoff.borrow()
+    }
+
+    /// A receiver that turns `true` at the cut-off.
+    pub fn cutoff_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.cutoff.subscribe()
+    }
+
+    /// Completes at the cut-off.
+    pub async fn until_cut_off(&self) {
+        let mut signal = self.cutoff.subscribe();
+        if signal.wait_for(|cut| *cut).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Counts a request as in flight until the ticket drops.

@@ -50,6 +50,42 @@ impl<'kvs> VisitSource<'kvs> for TextFields<'_> {
     }
 }
 
+/// The message of a record, with secrets masked. Pingora prints whole request headers at
+/// debug and trace level (the backend key among them), and errors may quote a backend's
+/// answer; only our own access-log lines, built from known-safe fields, skip the scan.
+fn message(record: &log::Record<'_>) -> String {
+    let text = record.args().to_string();
+    if record.target() == "llmgate::access" {
+        return text;
+    }
+    match crate::redact::scrub(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
+/// Routes panics through the logger: one JSON error line (with the location and a
+/// backtrace) instead of plain text on stderr. The request's access-log line is written
+/// when its context drops (see `proxy::access_log::record_abandoned`).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+        let location = info
+            .location()
+            .map_or_else(|| "?".to_owned(), |l| format!("{}:{}", l.file(), l.line()));
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+        log::error!(target: "llmgate::panic",
+            location = location.as_str(), thread = thread.as_str(),
+            backtrace = backtrace.as_str(); "panic: {payload}");
+    }));
+}
+
 /// Installs the process logger. `RUST_LOG`, when set, overrides `level`.
 /// Returns an error if a logger is already installed (e.g. a second gateway in one process).
 pub fn init(level: log::LevelFilter, json: bool) -> Result<(), log::SetLoggerError> {
@@ -61,7 +97,7 @@ pub fn init(level: log::LevelFilter, json: bool) -> Result<(), log::SetLoggerErr
             obj.insert("ts".into(), Value::from(buf.timestamp_millis().to_string()));
             obj.insert("level".into(), Value::from(record.level().as_str()));
             obj.insert("target".into(), Value::from(record.target()));
-            obj.insert("msg".into(), Value::from(record.args().to_string()));
+            obj.insert("msg".into(), Value::from(message(record)));
             let _ = record.key_values().visit(&mut JsonFields(&mut obj));
             writeln!(buf, "{}", Value::Object(obj))
         });
@@ -75,7 +111,7 @@ pub fn init(level: log::LevelFilter, json: bool) -> Result<(), log::SetLoggerErr
                 buf.timestamp_millis(),
                 record.level(),
                 record.target(),
-                record.args()
+                message(record)
             )
         });
     }

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     if let Err(e) = logging::init(level, config.logging.json) {
         eprintln!("llmgate: cannot initialise logging: {e}");
     }
+    logging::install_panic_hook();
     if config.keys.is_empty() {
         log::warn!(target: "llmgate::server",
             "NO API KEYS CONFIGURED: authentication is OFF and anyone who can reach {} can use every model",

@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::backends::HealthState;
@@ -46,7 +46,14 @@ pub struct Metrics {
     upstream_responses: IntCounterVec,
     config_reloads: IntCounterVec,
     config_generation: IntGauge,
+    backend_ejections: IntCounterVec,
+    backend_ejected: IntGaugeVec,
+    client_errors: IntCounterVec,
+    client_cancelled: IntCounter,
 }
+
+/// Every `kind` of `client_errors_total`: requests that failed through the client's fault.
+pub const CLIENT_ERROR_KINDS: &[&str] = &["malformed", "timeout"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,7 +136,37 @@ impl Metrics {
         ))
         .expect("config_generation");
 
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let backend_ejections = IntCounterVec::new(
+            opts(
+                "backend_ejections_total",
+                "Times passive health took a backend out of first choice after consecutive failures.",
+            ),
+            &["backend"],
+        )
+        .expect("backend_ejections_total");
+        let backend_ejected = IntGaugeVec::new(
+            opts(
+                "backend_ejected",
+                "1 while a backend is ejected by passive health (tried only as a last resort).",
+            ),
+            &["backend"],
+        )
+        .expect("backend_ejected");
+        let client_errors = IntCounterVec::new(
+            opts(
+                "client_errors_total",
+                "Requests that failed through the client's fault: a malformed request or body, or a client too slow to send it.",
+            ),
+            &["kind"],
+        )
+        .expect("client_errors_total");
+        let client_cancelled = IntCounter::with_opts(opts(
+            "client_cancelled_total",
+            "Requests whose client disconnected before the response was complete (logged as 499).",
+        ))
+        .expect("client_cancelled_total");
+
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(backend_errors.clone()),
@@ -140,6 +177,10 @@ impl Metrics {
             Box::new(upstream_responses.clone()),
             Box::new(config_reloads.clone()),
             Box::new(config_generation.clone()),
+            Box::new(backend_ejections.clone()),
+            Box::new(backend_ejected.clone()),
+            Box::new(client_errors.clone()),
+            Box::new(client_cancelled.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("unique metric names");
@@ -147,6 +188,9 @@ impl Metrics {
         // Series that exist from the start, so `rate()` sees the first increment.
         for kind in ERROR_KINDS {
             backend_errors.with_label_values(&[kind]);
+        }
+        for kind in CLIENT_ERROR_KINDS {
+            client_errors.with_label_values(&[kind]);
         }
         Metrics {
             registry,
@@ -161,6 +205,10 @@ impl Metrics {
             upstream_responses,
             config_reloads,
             config_generation,
+            backend_ejections,
+            backend_ejected,
+            client_errors,
+            client_cancelled,
         }
     }
 
@@ -215,6 +263,27 @@ impl Metrics {
             .set(i64::from(state == HealthState::Ready));
     }
 
+    pub fn backend_ejected(&self, backend: &str) {
+        self.backend_ejections.with_label_values(&[backend]).inc();
+        self.backend_ejected.with_label_values(&[backend]).set(1);
+    }
+
+    /// Brings the time-based per-backend gauges up to date (called when scraped).
+    pub fn refresh_backend(&self, backend: &str, ejected: bool) {
+        self.backend_ejected
+            .with_label_values(&[backend])
+            .set(i64::from(ejected));
+        self.backend_ejections.with_label_values(&[backend]);
+    }
+
+    pub fn client_error(&self, kind: &'static str) {
+        self.client_errors.with_label_values(&[kind]).inc();
+    }
+
+    pub fn client_cancelled(&self) {
+        self.client_cancelled.inc();
+    }
+
     pub fn config_loaded(&self, ok: bool, generation: u64) {
         self.config_reloads
             .with_label_values(&[if ok { "success" } else { "error" }])
@@ -229,6 +298,8 @@ impl Metrics {
     pub fn retain_backends(&self, names: &[&str], previous: &[&str]) {
         for old in previous.iter().filter(|n| !names.contains(n)) {
             let _ = self.backend_up.remove_label_values(&[old]);
+            let _ = self.backend_ejected.remove_label_values(&[old]);
+            let _ = self.backend_ejections.remove_label_values(&[old]);
         }
     }
 

@@ -80,17 +80,23 @@ pub fn resolve(
 /// with the fewest requests in flight, rotating among equals. Returns an index into
 /// `candidates`.
 pub fn choose(rt: &Runtime, candidates: &[Candidate], tried: &[usize]) -> Option<usize> {
-    let untried: Vec<usize> = (0..candidates.len())
-        .filter(|i| !tried.contains(&candidates[*i].backend))
+    // One snapshot of every score: in-flight counts change under us, and comparing a
+    // minimum taken from one reading against scores from another could leave no equal
+    // candidate at all.
+    let scored: Vec<(usize, (bool, usize))> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !tried.contains(&c.backend))
+        .map(|(i, c)| (i, rt.backends[c.backend].shared.routing_score()))
         .collect();
-    let score = |i: usize| {
-        let shared = &rt.backends[candidates[i].backend].shared;
-        (!shared.state().is_routable(), shared.inflight())
-    };
-    let best = untried.iter().map(|i| score(*i)).min()?;
-    let equals: Vec<usize> = untried.into_iter().filter(|i| score(*i) == best).collect();
-    let pick = rt.next_round_robin() % equals.len();
-    Some(equals[pick])
+    let best = scored.iter().map(|(_, score)| *score).min()?;
+    let equals = scored.iter().filter(|(_, score)| *score == best).count();
+    let nth = rt.next_round_robin() % equals.max(1);
+    scored
+        .iter()
+        .filter(|(_, score)| *score == best)
+        .nth(nth)
+        .map(|(i, _)| *i)
 }
 
 #[cfg(test)]

@@ -28,6 +28,12 @@ impl Runtime {
     /// Builds generation `generation` from `config`. Backend health and limiter state carry
     /// over from `previous` where the backend or the limit settings did not change.
     pub fn build(config: Config, generation: u64, previous: Option<&Runtime>) -> Runtime {
+        crate::redact::register_secrets(
+            config
+                .backends
+                .iter()
+                .filter_map(|b| b.api_key.as_ref().map(|k| k.expose())),
+        );
         let backends = config
             .backends
             .iter()

@@ -156,6 +156,29 @@ pub struct SignalWatch {
     pub grace: Duration,
 }
 
+/// How long requests still running at the cut-off get to write their final error event
+/// before the runtime is torn down.
+const CUTOFF_FLUSH: Duration = Duration::from_secs(2);
+
+impl SignalWatch {
+    /// Ends every request still in flight with an error its client can read (an SSE error
+    /// event, or a JSON error if nothing was sent yet), and waits briefly for them to be
+    /// written; without it the connections would just close mid-stream.
+    async fn cut_off_remaining(&self) {
+        let left = self.lifecycle.inflight();
+        if left == 0 {
+            return;
+        }
+        log::warn!(target: "llmgate::server",
+            "ending {left} request(s) still in flight: shutdown grace period over");
+        self.lifecycle.cut_off();
+        let deadline = Instant::now() + CUTOFF_FLUSH;
+        while self.lifecycle.inflight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 #[async_trait]
 impl ShutdownSignalWatch for SignalWatch {
     async fn recv(&self) -> ShutdownSignal {
@@ -177,10 +200,14 @@ impl ShutdownSignalWatch for SignalWatch {
                 while self.lifecycle.inflight() > 0 && Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                self.cut_off_remaining().await;
                 log::info!(target: "llmgate::server", "drained; exiting");
                 ShutdownSignal::FastShutdown
             }
-            _ = int.recv() => ShutdownSignal::FastShutdown,
+            _ = int.recv() => {
+                self.cut_off_remaining().await;
+                ShutdownSignal::FastShutdown
+            }
             _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
         }
     }

@@ -24,6 +24,11 @@ pub enum ApiError {
     },
     #[error("the model `{model}` does not exist or is not served here; served models: {}", served_list(.served))]
     ModelNotFound { model: String, served: Vec<String> },
+    /// The request itself is broken at the HTTP level (framing, encoding), not its JSON.
+    #[error("malformed request: {message}")]
+    MalformedRequest { message: String },
+    #[error("timed out waiting for the client to send the request ({message})")]
+    RequestTimeout { message: String },
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
     #[error("request headers exceed the limit of {limit} bytes")]
@@ -66,7 +71,8 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::InvalidRequest { .. } => 400,
+            ApiError::InvalidRequest { .. } | ApiError::MalformedRequest { .. } => 400,
+            ApiError::RequestTimeout { .. } => 408,
             ApiError::Unauthorized => 401,
             ApiError::NotFound { .. } | ApiError::ModelNotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
@@ -85,6 +91,8 @@ impl ApiError {
     pub fn openai_type(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest { .. }
+            | ApiError::MalformedRequest { .. }
+            | ApiError::RequestTimeout { .. }
             | ApiError::NotFound { .. }
             | ApiError::MethodNotAllowed { .. }
             | ApiError::ModelNotFound { .. }
@@ -104,6 +112,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::MalformedRequest { .. } => "malformed_request",
+            ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::Unauthorized => "invalid_api_key",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -133,6 +143,15 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
             ApiError::TooManyInflight { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether the client caused this at the HTTP level; such a connection is not reused.
+    pub fn client_fault_kind(&self) -> Option<&'static str> {
+        match self {
+            ApiError::MalformedRequest { .. } => Some("malformed"),
+            ApiError::RequestTimeout { .. } => Some("timeout"),
             _ => None,
         }
     }
@@ -203,6 +222,12 @@ mod tests {
             ApiError::RateLimited { retry_after_s: 3 },
             ApiError::BadGateway {
                 message: "down".into(),
+            },
+            ApiError::MalformedRequest {
+                message: "bad chunk".into(),
+            },
+            ApiError::RequestTimeout {
+                message: "body".into(),
             },
             ApiError::GatewayTimeout {
                 message: "slow".into(),

@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod error;
 pub mod models;
 pub mod openai;
+pub mod sse_tail;
 pub mod upstream_error;
 
 /// Which error/envelope dialect a client speaks on a given route.

@@ -22,7 +22,8 @@ pub fn classify(probe: &Probe, outcome: Result<Reply, String>) -> (HealthState, 
     match outcome {
         Ok(reply) if (200..300).contains(&reply.status) => (HealthState::Ready, None),
         Ok(reply) => {
-            let text = String::from_utf8_lossy(&reply.body);
+            let body = String::from_utf8_lossy(&reply.body);
+            let text = crate::redact::scrub(&body);
             let snippet: String = text.chars().take(200).collect();
             let loading = probe.loading.is_some_and(|(status, fragment)| {
                 reply.status == status && text.contains(fragment)
@@ -86,6 +87,10 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
     };
     backend.shared.set_state(state, error.clone());
     metrics.set_backend_state(backend.name(), state);
+    if state == HealthState::Ready {
+        // A passing probe re-admits a backend that passive health ejected.
+        backend.shared.passive.readmit();
+    }
     if state == HealthState::Ready
         && backend.config.anthropic == crate::config::AnthropicMode::Auto
         && backend.shared.native_anthropic().is_none()

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod health;
+pub mod passive;
 pub mod profile;
 
 use std::hash::{Hash, Hasher};
@@ -88,6 +89,7 @@ pub struct BackendShared {
     inflight: AtomicUsize,
     /// Whether the backend serves `/v1/messages` itself: 0 not probed, 1 no, 2 yes.
     native_anthropic: AtomicU8,
+    pub passive: passive::PassiveHealth,
 }
 
 impl BackendShared {
@@ -125,6 +127,13 @@ impl BackendShared {
 
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Relaxed)
+    }
+
+    /// What routing compares, lowest first: demoted (probe says not routable, or ejected
+    /// by passive health), then requests in flight.
+    pub fn routing_score(&self) -> (bool, usize) {
+        let demoted = !self.state().is_routable() || self.passive.is_ejected();
+        (demoted, self.inflight())
     }
 
     /// The result of the one-time `/v1/messages` probe, if it ran.

@@ -47,20 +47,43 @@ pub struct Server {
     #[serde(default = "default_port", deserialize_with = "interpolate::number")]
     pub port: u16,
     /// Worker threads for the proxy; 0 means one per CPU core.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub threads: usize,
-    #[serde(default = "default_max_body_bytes")]
+    #[serde(
+        default = "default_max_body_bytes",
+        deserialize_with = "interpolate::typed"
+    )]
     pub max_body_bytes: u64,
-    #[serde(default = "default_max_header_bytes")]
+    #[serde(
+        default = "default_max_header_bytes",
+        deserialize_with = "interpolate::typed"
+    )]
     pub max_header_bytes: usize,
     /// How long to wait for each read from a client (headers and body).
-    #[serde(default = "default_client_read_timeout_ms")]
+    #[serde(
+        default = "default_client_read_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub client_read_timeout_ms: u64,
+    /// How long a client may take to send a complete request header, from connecting (or,
+    /// on a kept-alive connection, from the end of its idle time). Like nginx's
+    /// `client_header_timeout`: a client that dribbles bytes cannot hold a connection.
+    #[serde(
+        default = "default_client_header_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub client_header_timeout_ms: u64,
     /// How long an idle client keep-alive connection is kept open.
-    #[serde(default = "default_client_keepalive_timeout_ms")]
+    #[serde(
+        default = "default_client_keepalive_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub client_keepalive_timeout_ms: u64,
     /// On SIGTERM, how long to let in-flight requests finish before exiting.
-    #[serde(default = "default_shutdown_grace_period_s")]
+    #[serde(
+        default = "default_shutdown_grace_period_s",
+        deserialize_with = "interpolate::typed"
+    )]
     pub shutdown_grace_period_s: u64,
     /// Serve HTTPS on the listen address instead of plain HTTP.
     #[serde(default)]
@@ -87,6 +110,7 @@ impl Default for Server {
             max_body_bytes: default_max_body_bytes(),
             max_header_bytes: default_max_header_bytes(),
             client_read_timeout_ms: default_client_read_timeout_ms(),
+            client_header_timeout_ms: default_client_header_timeout_ms(),
             client_keepalive_timeout_ms: default_client_keepalive_timeout_ms(),
             shutdown_grace_period_s: default_shutdown_grace_period_s(),
             tls: None,
@@ -109,6 +133,9 @@ fn default_max_header_bytes() -> usize {
 fn default_client_read_timeout_ms() -> u64 {
     60_000
 }
+fn default_client_header_timeout_ms() -> u64 {
+    10_000
+}
 fn default_client_keepalive_timeout_ms() -> u64 {
     75_000
 }
@@ -129,13 +156,13 @@ pub enum LogLevel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Logging {
-    #[serde(default = "default_log_level")]
+    #[serde(default = "default_log_level", deserialize_with = "interpolate::typed")]
     pub level: LogLevel,
     /// One JSON object per line; `false` gives readable text lines.
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
     pub json: bool,
     /// Log request and response bodies. Off by default: prompts are private.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub log_prompts: bool,
 }
 
@@ -159,7 +186,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
     pub enabled: bool,
 }
 
@@ -193,20 +220,20 @@ pub struct Limits {
     #[serde(default)]
     pub rate_limit: RateLimit,
     /// Concurrent requests allowed per API key; unset means unlimited.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub max_inflight_per_key: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub enabled: bool,
     /// Sustained requests per minute per key (per client address when auth is off).
-    #[serde(default = "default_rpm")]
+    #[serde(default = "default_rpm", deserialize_with = "interpolate::typed")]
     pub requests_per_minute: u32,
     /// Requests allowed back-to-back before the per-minute rate applies.
-    #[serde(default = "default_burst")]
+    #[serde(default = "default_burst", deserialize_with = "interpolate::typed")]
     pub burst: u32,
 }
 
@@ -233,7 +260,7 @@ pub struct Cors {
     /// Origins allowed to call the API from a browser; `*` allows any.
     #[serde(default)]
     pub allow_origins: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub allow_credentials: bool,
 }
 
@@ -243,27 +270,34 @@ pub struct Cors {
 pub struct Anthropic {
     /// While a stream is silent (long prefill), a `ping` event every this often keeps
     /// clients from timing out.
-    #[serde(default = "default_ping_interval_ms")]
+    #[serde(
+        default = "default_ping_interval_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub ping_interval_ms: u64,
     /// Drop Claude Code's per-request `x-anthropic-billing-header` system block, which
     /// defeats prefix caching.
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
     pub strip_billing_header: bool,
     /// Server tools (web_search, ...) cannot run on an OpenAI backend: reject or drop.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub unsupported_tools: UnsupportedTools,
     /// PDF documents: reject, or send as an OpenAI `file` part.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub pdf_documents: PdfDocuments,
     /// Send earlier thinking back to the backend as its reasoning field.
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
     pub history_thinking: bool,
     /// `incremental` streams tool arguments as generated; `buffered` sends each tool's
     /// arguments once, repaired, for models that emit malformed JSON.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub tool_args_streaming: ToolArgsStreaming,
-    /// Upper bound for a non-streaming backend answer the gateway must translate.
-    #[serde(default = "default_max_body_bytes")]
+    /// Upper bound for a non-streaming backend answer the gateway must translate, and for
+    /// one event of a streamed answer (an unterminated line ends the stream with an error).
+    #[serde(
+        default = "default_max_body_bytes",
+        deserialize_with = "interpolate::typed"
+    )]
     pub max_response_bytes: u64,
 }
 
@@ -327,6 +361,7 @@ pub enum BackendKind {
 #[serde(deny_unknown_fields)]
 pub struct Backend {
     pub name: String,
+    #[serde(deserialize_with = "interpolate::typed")]
     pub kind: BackendKind,
     /// The OpenAI base URL, as you would give the OpenAI SDK (`http://10.0.0.5:8000/v1`).
     /// A URL without a path gets `/v1`.
@@ -335,17 +370,29 @@ pub struct Backend {
     /// Sent upstream as `Authorization: Bearer <api_key>`. Client keys never are.
     #[serde(default, deserialize_with = "interpolate::opt_string")]
     pub api_key: Option<String>,
-    #[serde(default = "default_connect_timeout_ms")]
+    #[serde(
+        default = "default_connect_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub connect_timeout_ms: u64,
     /// Per read from the backend: bounds time to first byte and every gap in a stream.
     /// Non-streaming responses only start after the whole generation, hence the default.
-    #[serde(default = "default_read_timeout_ms")]
+    #[serde(
+        default = "default_read_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub read_timeout_ms: u64,
-    #[serde(default = "default_write_timeout_ms")]
+    #[serde(
+        default = "default_write_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub write_timeout_ms: u64,
     /// Idle pooled connections are dropped after this. Keep it under the backend's own
     /// keep-alive (5 s on uvicorn and llama.cpp) so a reused connection is never stale.
-    #[serde(default = "default_idle_timeout_ms")]
+    #[serde(
+        default = "default_idle_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub idle_timeout_ms: u64,
     #[serde(default)]
     pub health_check: HealthCheck,
@@ -355,7 +402,7 @@ pub struct Backend {
     /// `/v1/messages`: `translate` to OpenAI chat, forward to the backend's own Anthropic
     /// endpoint (`native`; recent vLLM, llama.cpp, Ollama, LM Studio), or probe once
     /// (`auto`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "interpolate::typed")]
     pub anthropic: AnthropicMode,
     /// For `https://` backends signed by a private CA: a PEM bundle trusted for this
     /// backend instead of the system store. Relative paths are relative to the config file.
@@ -388,15 +435,35 @@ fn default_idle_timeout_ms() -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
     pub enabled: bool,
-    #[serde(default = "default_health_interval_ms")]
+    #[serde(
+        default = "default_health_interval_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub interval_ms: u64,
-    #[serde(default = "default_health_timeout_ms")]
+    #[serde(
+        default = "default_health_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
     pub timeout_ms: u64,
     /// Replace the kind's probe path (relative to the server root, e.g. `/health`).
     #[serde(default)]
     pub path: Option<String>,
+    /// Passive health: after this many consecutive failed requests (connect error, reset,
+    /// timeout, 5xx, 429) the backend is taken out of first choice; 0 turns it off.
+    #[serde(
+        default = "default_eject_after_failures",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub eject_after_failures: u32,
+    /// How long an ejected backend stays out of first choice, unless a probe passes first.
+    /// A longer `Retry-After` on the failing 429/503 is honoured (up to 5 minutes).
+    #[serde(
+        default = "default_cooldown_ms",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub cooldown_ms: u64,
 }
 
 impl Default for HealthCheck {
@@ -406,6 +473,8 @@ impl Default for HealthCheck {
             interval_ms: default_health_interval_ms(),
             timeout_ms: default_health_timeout_ms(),
             path: None,
+            eject_after_failures: default_eject_after_failures(),
+            cooldown_ms: default_cooldown_ms(),
         }
     }
 }
@@ -416,15 +485,27 @@ fn default_health_interval_ms() -> u64 {
 fn default_health_timeout_ms() -> u64 {
     2_000
 }
+fn default_eject_after_failures() -> u32 {
+    3
+}
+fn default_cooldown_ms() -> u64 {
+    10_000
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityOverrides {
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub chat: Option<bool>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub completions: Option<bool>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub embeddings: Option<bool>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub streaming: Option<bool>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub tools: Option<bool>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub tokenize: Option<bool>,
 }
 

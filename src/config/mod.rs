@@ -146,6 +146,7 @@ pub struct ServerSettings {
     pub max_body_bytes: u64,
     pub max_header_bytes: usize,
     pub client_read_timeout: Duration,
+    pub client_header_timeout: Duration,
     pub client_keepalive_timeout: Duration,
     pub shutdown_grace: Duration,
     /// HTTPS on the listener; read once at startup.
@@ -244,6 +245,9 @@ pub struct HealthSettings {
     pub interval: Duration,
     pub timeout: Duration,
     pub path: Option<String>,
+    /// Consecutive failed requests that eject the backend; 0 means never.
+    pub eject_after_failures: u32,
+    pub cooldown: Duration,
 }
 
 #[derive(Debug, Clone)]

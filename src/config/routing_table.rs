@@ -155,6 +155,8 @@ pub(super) fn backends(
                 interval: Duration::from_millis(hc.interval_ms),
                 timeout: Duration::from_millis(hc.timeout_ms),
                 path: hc.path.clone(),
+                eject_after_failures: hc.eject_after_failures,
+                cooldown: Duration::from_millis(hc.cooldown_ms),
             },
             capabilities: b.capabilities,
             anthropic: b.anthropic,

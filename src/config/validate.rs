@@ -92,6 +92,7 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
     }
     for (key, value) in [
         ("client_read_timeout_ms", s.client_read_timeout_ms),
+        ("client_header_timeout_ms", s.client_header_timeout_ms),
         ("client_keepalive_timeout_ms", s.client_keepalive_timeout_ms),
     ] {
         if value == 0 {
@@ -110,6 +111,7 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
         max_body_bytes: s.max_body_bytes,
         max_header_bytes: s.max_header_bytes,
         client_read_timeout: Duration::from_millis(s.client_read_timeout_ms),
+        client_header_timeout: Duration::from_millis(s.client_header_timeout_ms),
         client_keepalive_timeout: Duration::from_millis(s.client_keepalive_timeout_ms),
         shutdown_grace: Duration::from_secs(s.shutdown_grace_period_s),
         tls: s.tls.as_ref().map(|t| tls_files(t, source, issues)),
@@ -163,6 +165,9 @@ fn parse_key(spec: &str) -> Result<[u8; 32], String> {
     if spec.is_empty() {
         return Err("must not be empty".into());
     }
+    // Only the digest is kept for authentication, but the plain key is masked wherever it
+    // could surface in a log line.
+    crate::redact::register_secrets([spec]);
     Ok(key_digest(spec.as_bytes()))
 }
 

@@ -20,11 +20,12 @@ use super::ctx::RequestCtx;
 use super::exchange::{self, Opened, Upstream};
 use super::{request_filter, respond};
 use crate::api::Capability;
-use crate::api::anthropic::error::from_upstream;
+use crate::api::anthropic::error::from_upstream_for;
 use crate::api::anthropic::request::{self, Endpoint, Normalized};
 use crate::api::anthropic::sse::PING;
 use crate::api::anthropic::stream::{Phase, StreamTranslator, random_ids};
 use crate::api::anthropic::{AnthropicError, Flavor, Profile, response};
+use crate::api::sse_tail::SseTail;
 use crate::backends::Backend;
 use crate::config::BackendKind;
 use crate::proxy::Gateway;
@@ -126,7 +127,10 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         let body = exchange::read_all(&mut up.session, 1024 * 1024)
             .await
             .unwrap_or_default();
-        let e = from_upstream(up.status, &body);
+        // A backend may quote the key it was sent ("Incorrect API key provided: ...").
+        let body = crate::redact::scrub_bytes(body);
+        let estimate = crate::api::anthropic::count::heuristic(&req);
+        let e = from_upstream_for(up.status, &body, Some(estimate));
         let mut p = respond::anthropic_payload(ctx, &e);
         if let Some(ra) = up
             .retry_after
@@ -143,11 +147,18 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
     } else {
         let limit = ctx.rt.config.anthropic.max_response_bytes;
         let read =
-            exchange::unless_client_leaves(session, exchange::read_all(&mut up.session, limit))
+            exchange::unless_interrupted(gw, session, exchange::read_all(&mut up.session, limit))
                 .await;
-        let Some(body) = read else {
-            ctx.error = Some("client_closed");
-            return Ok(());
+        let body = match read {
+            Ok(body) => body,
+            Err(exchange::Interrupted::ClientGone) => {
+                ctx.error = Some("client_closed");
+                return Ok(());
+            }
+            Err(exchange::Interrupted::CutOff) => {
+                ctx.error = Some("shutdown");
+                return respond::anthropic_error(session, ctx, &exchange::shutdown_error()).await;
+            }
         };
         let translated = body.and_then(|b| response::to_anthropic(&req, &b));
         if translated.is_ok() {
@@ -267,20 +278,35 @@ async fn passthrough(
     ctx.local_status = Some(up.status);
     session.write_response_header(Box::new(h), false).await?;
     let (reader, mut rx) = spawn_reader(gw, up);
+    let mut tail = SseTail::default();
     let result = async {
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(Ok(Some(chunk))) => session.write_response_body(Some(chunk), false).await?,
+                    Some(Ok(Some(chunk))) => {
+                        tail.push(&chunk);
+                        session.write_response_body(Some(chunk), false).await?;
+                    }
                     Some(Err(e)) => {
                         ctx.error = Some(super::failure::error_kind(&e));
+                        let err = AnthropicError::api(format!(
+                            "upstream connection failed: {}",
+                            e.etype().as_str()
+                        ));
+                        return end_with_error(session, tail, &err, &ctx.request_id).await;
+                    }
+                    Some(Ok(None)) | None => {
+                        ctx.response_complete = true;
                         return session.write_response_body(None, true).await;
                     }
-                    Some(Ok(None)) | None => return session.write_response_body(None, true).await,
                 },
                 _ = session.as_downstream_mut().read_body_or_idle(true) => {
                     ctx.error = Some("client_closed");
                     return Ok(());
+                }
+                _ = gw.lifecycle.until_cut_off() => {
+                    ctx.error = Some("shutdown");
+                    return end_with_error(session, tail, &exchange::shutdown_error(), &ctx.request_id).await;
                 }
             }
         }
@@ -288,6 +314,21 @@ async fn passthrough(
     .await;
     reader.abort();
     result
+}
+
+/// Ends a passed-through stream with an Anthropic `error` event, after completing whatever
+/// line the backend left open.
+async fn end_with_error(
+    session: &mut Session,
+    tail: SseTail,
+    err: &AnthropicError,
+    request_id: &str,
+) -> Result<()> {
+    let mut out = tail.terminator().to_vec();
+    out.extend_from_slice(&err.to_event(request_id));
+    session
+        .write_response_body(Some(Bytes::from(out)), true)
+        .await
 }
 
 /// Streams the translated answer. Events go out as their upstream bytes arrive; pings fill
@@ -301,7 +342,10 @@ async fn stream(
 ) -> Result<()> {
     let buffered = ctx.rt.config.anthropic.options.buffered_tool_args;
     let ping_every = ctx.rt.config.anthropic.ping_interval;
-    let mut translator = StreamTranslator::new(req, buffered, ctx.request_id.clone(), random_ids());
+    let event_limit =
+        usize::try_from(ctx.rt.config.anthropic.max_response_bytes).unwrap_or(usize::MAX);
+    let mut translator = StreamTranslator::new(req, buffered, ctx.request_id.clone(), random_ids())
+        .with_event_limit(event_limit);
     let mut out = Vec::new();
     translator.start(&mut out);
     write_sse_head(session, ctx).await?;
@@ -310,15 +354,16 @@ async fn stream(
         .await?;
 
     let (reader, mut rx) = spawn_reader(gw, up);
-    let result = pump(session, ctx, &mut translator, &mut rx, ping_every).await;
+    let result = pump(gw, session, ctx, &mut translator, &mut rx, ping_every).await;
     reader.abort();
     if let Some(e) = translator.error() {
-        ctx.error = Some(e.kind);
+        ctx.error.get_or_insert(e.kind);
     }
     result
 }
 
 async fn pump(
+    gw: &Gateway,
     session: &mut Session,
     ctx: &mut RequestCtx,
     translator: &mut StreamTranslator,
@@ -343,6 +388,10 @@ async fn pump(
                 }
             }
             _ = tokio::time::sleep(ping_every) => out.extend_from_slice(PING),
+            _ = gw.lifecycle.until_cut_off() => {
+                ctx.error = Some("shutdown");
+                translator.fail(exchange::shutdown_error(), &mut out);
+            }
             _ = session.as_downstream_mut().read_body_or_idle(true) => {
                 ctx.error = Some("client_closed");
                 return Ok(());
@@ -357,6 +406,7 @@ async fn pump(
             session.write_response_body(None, true).await?;
         }
         if finished {
+            ctx.response_complete = true;
             return Ok(());
         }
     }

@@ -46,6 +46,8 @@ pub struct Upstream {
     /// A backend's error answer being collected to be put into OpenAI's envelope
     /// (`api::upstream_error`); `None` for everything else, which streams through.
     pub error_body: Option<BytesMut>,
+    /// How the body passed to the client so far ends, to end it cleanly on failure.
+    pub tail: crate::api::sse_tail::SseTail,
 }
 
 /// Guards released when the context drops.
@@ -75,9 +77,24 @@ pub struct RequestCtx {
     pub local_status: Option<u16>,
     /// Bounded label of the gateway error that ended the request, if any.
     pub error: Option<&'static str>,
+    /// `client_errors_total{kind}` for a request that failed through the client's fault.
+    pub client_fault: Option<&'static str>,
+    /// The last byte of the response body went out (or was handed to Pingora to write):
+    /// a client that disconnects after it did not cancel anything.
+    pub response_complete: bool,
+    /// The access-log line was written; a context dropped without one (a panic) writes it.
+    pub logged: bool,
     /// Response bytes kept for the access log, only with `log_prompts: true`.
     pub captured_response: Option<BytesMut>,
     pub guards: Guards,
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        if !self.logged && !self.request_id.is_empty() {
+            super::access_log::record_abandoned(self);
+        }
+    }
 }
 
 impl RequestCtx {
@@ -90,6 +107,9 @@ impl RequestCtx {
             upstream: Upstream::default(),
             local_status: None,
             error: None,
+            client_fault: None,
+            response_complete: false,
+            logged: false,
             captured_response: None,
             guards: Guards::default(),
         }

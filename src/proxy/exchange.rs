@@ -35,15 +35,36 @@ pub enum Opened {
     ClientGone,
 }
 
-/// Waits for `fut` unless the client closes its connection first.
-pub async fn unless_client_leaves<T>(
+/// Why a wait ended before its future did.
+pub enum Interrupted {
+    /// The client closed its connection.
+    ClientGone,
+    /// The shutdown grace period is over.
+    CutOff,
+}
+
+/// Waits for `fut` unless the client closes its connection or the gateway's shutdown
+/// grace period ends first.
+pub async fn unless_interrupted<T>(
+    gw: &Gateway,
     session: &mut Session,
     fut: impl Future<Output = T>,
-) -> Option<T> {
+) -> Result<T, Interrupted> {
     tokio::select! {
-        v = fut => Some(v),
-        _ = session.as_downstream_mut().read_body_or_idle(true) => None,
+        v = fut => Ok(v),
+        _ = session.as_downstream_mut().read_body_or_idle(true) => Err(Interrupted::ClientGone),
+        _ = gw.lifecycle.until_cut_off() => Err(Interrupted::CutOff),
     }
+}
+
+/// The error a request cut off by shutdown ends with: overloaded, which the Anthropic
+/// SDKs retry (on another replica, behind a load balancer).
+pub fn shutdown_error() -> AnthropicError {
+    AnthropicError::new(
+        529,
+        "overloaded_error",
+        "the gateway is shutting down; retry the request",
+    )
 }
 
 fn request_header(
@@ -128,6 +149,7 @@ pub async fn open(
                     .set_state(HealthState::Down, Some(e.etype().as_str().to_owned()));
                 gw.metrics
                     .set_backend_state(backend.name(), HealthState::Down);
+                backend.note_failure(&gw.metrics, false, None);
                 last_error = unavailable(backend, &e);
                 continue;
             }
@@ -142,9 +164,10 @@ pub async fn open(
             up.finish_request_body().await?;
             up.read_response_header().await
         };
-        let outcome = match unless_client_leaves(session, sent).await {
-            None => return Ok(Opened::ClientGone),
-            Some(r) => r,
+        let outcome = match unless_interrupted(gw, session, sent).await {
+            Err(Interrupted::ClientGone) => return Ok(Opened::ClientGone),
+            Err(Interrupted::CutOff) => return Err(shutdown_error()),
+            Ok(r) => r,
         };
         if let Err(e) = outcome {
             gw.metrics.backend_error(super::failure::error_kind(&e));
@@ -154,6 +177,9 @@ pub async fn open(
                 ctx.upstream.tried.retain(|b| *b != candidate.backend);
                 continue;
             }
+            // A reset or a timeout before the response header: the backend's fault. The
+            // loop goes on to the next deployment, as for a refused connection.
+            backend.note_failure(&gw.metrics, false, None);
             if matches!(
                 e.etype(),
                 pingora::ErrorType::ReadTimedout | pingora::ErrorType::WriteTimedout
@@ -178,6 +204,7 @@ pub async fn open(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         gw.metrics.upstream_response(backend.name(), status);
+        backend.note_status(&gw.metrics, status, retry_after.as_deref());
         ctx.upstream.status = Some(status);
         if matches!(status, 429 | 503) && ctx.has_untried_candidate() {
             last_error = AnthropicError::new(

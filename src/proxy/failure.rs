@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use pingora::prelude::{Error, ErrorSource, ErrorType, Session};
-use pingora::proxy::FailToProxy;
+use pingora::proxy::{FailToProxy, SHUTDOWN_CUTOFF};
 use pingora_error::RetryType;
 
 use super::ctx::RequestCtx;
@@ -27,15 +27,17 @@ pub fn fail_to_connect(gw: &Gateway, ctx: &mut RequestCtx, mut e: Box<Error>) ->
             .set_state(HealthState::Down, Some(describe(&e)));
         gw.metrics
             .set_backend_state(backend.name(), HealthState::Down);
+        backend.note_failure(&gw.metrics, false, None);
     }
     e.set_retry(ctx.has_untried_candidate());
     e
 }
 
 /// `error_while_proxy`: after connecting. Retry only while nothing reached the client:
-/// on an overload answer (to another deployment), or when a pooled keep-alive connection
-/// turned out to be closed (the same backend is fine again). We hold the body, so a POST is
-/// as replayable as a GET.
+/// on an overload answer (to another deployment), when the backend reset or closed the
+/// connection before sending a response header (to another deployment, as for a refused
+/// connection), or when a pooled keep-alive connection turned out to be closed (the same
+/// backend is fine again). We hold the body, so a POST is as replayable as a GET.
 pub fn error_while_proxy(
     gw: &Gateway,
     session: &Session,
@@ -47,23 +49,56 @@ pub fn error_while_proxy(
     let mut e = e.more_context(format!("backend `{name}`"));
     let nothing_sent = session.response_written().is_none();
     let budget_left = ctx.upstream.attempts < ctx.upstream.candidates.len() as u32 + EXTRA_ATTEMPTS;
+    if *e.etype() == SHUTDOWN_CUTOFF {
+        e.set_retry(false);
+        return e;
+    }
     if *e.etype() == RETRYABLE_STATUS {
+        // Counted against the backend when its status arrived.
         e.set_retry(nothing_sent && budget_left);
         return e;
     }
+    if e.esource() != &ErrorSource::Upstream {
+        // The client left or sent something broken: not the backend's doing.
+        e.set_retry(false);
+        return e;
+    }
     gw.metrics.backend_error(error_kind(&e));
-    if nothing_sent && budget_left && matches!(e.retry, RetryType::ReusedOnly) {
-        e.retry.decide_reuse(connection_reused);
-        if e.retry() {
-            // A stale pooled connection says nothing about the backend: allow it again.
-            if let Some(current) = ctx.upstream.current {
-                ctx.upstream.tried.retain(|b| *b != current);
-            }
+    let no_response_yet = ctx.upstream.status.is_none();
+    let stale_pooled =
+        connection_reused && no_response_yet && matches!(e.retry, RetryType::ReusedOnly);
+    if !stale_pooled && let Some(backend) = ctx.backend() {
+        backend.note_failure(&gw.metrics, false, None);
+    }
+    if !(nothing_sent && budget_left && no_response_yet) {
+        e.set_retry(false);
+    } else if stale_pooled {
+        // A stale pooled connection says nothing about the backend: allow it again.
+        e.set_retry(true);
+        if let Some(current) = ctx.upstream.current {
+            ctx.upstream.tried.retain(|b| *b != current);
         }
+    } else if is_reset_before_response(&e) {
+        e.set_retry(ctx.has_untried_candidate());
     } else {
         e.set_retry(false);
     }
     e
+}
+
+/// The backend dropped the exchange before any response byte: nothing reached the client,
+/// so another deployment can serve the request. Timeouts are not included: a backend that
+/// is slow to answer may still be generating, and a retry would double the work.
+fn is_reset_before_response(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectionClosed
+            | ErrorType::ReadError
+            | ErrorType::WriteError
+            | ErrorType::ConnectError
+            | ErrorType::H1Error
+            | ErrorType::InvalidHTTPHeader
+    )
 }
 
 /// Bounded label for `backend_errors_total{kind}` and the access log.
@@ -88,6 +123,8 @@ pub fn error_kind(e: &Error) -> &'static str {
     }
 }
 
+/// The error with its cause, for logs and `/health` (operators' eyes only: it may name
+/// the backend's address).
 fn describe(e: &Error) -> String {
     match &e.cause {
         Some(cause) => format!("{}: {cause}", e.etype().as_str()),
@@ -96,7 +133,8 @@ fn describe(e: &Error) -> String {
 }
 
 /// The client-facing error for a failed request, or `None` when the client is gone.
-fn client_error(e: &Error, ctx: &RequestCtx) -> Option<ApiError> {
+/// Messages name the backend, never its address.
+fn client_error(e: &Error, ctx: &RequestCtx, shutting_down: bool) -> Option<ApiError> {
     let backend = ctx
         .backend()
         .map_or_else(|| "?".to_owned(), |b| b.name().to_owned());
@@ -108,16 +146,20 @@ fn client_error(e: &Error, ctx: &RequestCtx) -> Option<ApiError> {
             ApiError::invalid(message)
         });
     }
+    if *e.etype() == SHUTDOWN_CUTOFF || (shutting_down && e.esource() == &ErrorSource::Upstream) {
+        return Some(ApiError::Unavailable {
+            message: "the gateway is shutting down; retry the request".into(),
+        });
+    }
     match e.esource() {
         ErrorSource::Downstream => match e.etype() {
-            ErrorType::ReadTimedout => Some(ApiError::invalid(
-                "timed out reading the request from the client",
-            )),
+            ErrorType::ReadTimedout => Some(ApiError::RequestTimeout {
+                message: "reading the request".into(),
+            }),
             ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError => None,
-            _ => Some(ApiError::invalid(format!(
-                "malformed request: {}",
-                describe(e)
-            ))),
+            other => Some(ApiError::MalformedRequest {
+                message: other.as_str().to_owned(),
+            }),
         },
         ErrorSource::Internal => Some(ApiError::Internal {
             message: "internal error in the gateway".into(),
@@ -142,35 +184,48 @@ fn client_error(e: &Error, ctx: &RequestCtx) -> Option<ApiError> {
             | ErrorType::ConnectError
             | ErrorType::TLSHandshakeFailure
             | ErrorType::InvalidCert => ApiError::BadGateway {
-                message: format!("backend `{backend}` is unreachable ({})", describe(e)),
+                message: format!(
+                    "backend `{backend}` is unreachable ({})",
+                    e.etype().as_str()
+                ),
             },
             t if *t == NO_ADDRESS => ApiError::BadGateway {
                 message: format!("backend `{backend}` address cannot be resolved"),
             },
-            _ => ApiError::BadGateway {
-                message: format!("backend `{backend}` failed: {}", describe(e)),
+            other => ApiError::BadGateway {
+                message: format!("backend `{backend}` failed ({})", other.as_str()),
             },
         }),
     }
 }
 
 /// `fail_to_proxy`: the request is over. Write a dialect error if the response has not
-/// started; if a stream already started, end it with an SSE error event.
-pub async fn fail_to_proxy(session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
-    let Some(err) = client_error(e, ctx) else {
+/// started; if a stream already started, end it with an SSE error event (after finishing
+/// whatever line the backend left open).
+pub async fn fail_to_proxy(
+    gw: &Gateway,
+    session: &mut Session,
+    e: &Error,
+    ctx: &mut RequestCtx,
+) -> FailToProxy {
+    let shutting_down = gw.lifecycle.is_cut_off();
+    let Some(err) = client_error(e, ctx, shutting_down) else {
         ctx.error = Some("client_closed");
         return FailToProxy {
             error_code: 0,
             can_reuse_downstream: false,
         };
     };
-    ctx.error = Some(
-        if e.esource() == &ErrorSource::Upstream || e.esource() == &ErrorSource::Unset {
-            error_kind(e)
-        } else {
-            err.code()
-        },
-    );
+    ctx.error = Some(if *e.etype() == SHUTDOWN_CUTOFF || shutting_down {
+        "shutdown"
+    } else if e.esource() == &ErrorSource::Upstream || e.esource() == &ErrorSource::Unset {
+        error_kind(e)
+    } else {
+        err.code()
+    });
+    if let Some(kind) = err.client_fault_kind() {
+        ctx.client_fault = Some(kind);
+    }
     let payload = super::respond::error_payload(ctx, &err);
     let code = payload.status;
     let written = session.response_written().map(|h| {
@@ -185,7 +240,8 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error, ctx: &mut RequestCt
             }
         }
         Some(true) => {
-            let mut event = b"data: ".to_vec();
+            let mut event = ctx.upstream.tail.terminator().to_vec();
+            event.extend_from_slice(b"data: ");
             event.extend_from_slice(&payload.body);
             event.extend_from_slice(b"\n\n");
             let _ = session

@@ -9,6 +9,22 @@ use crate::api::error::ApiError;
 use crate::api::{Dialect, MODEL_PREFIX, Route, models};
 use crate::proxy::Gateway;
 
+/// The body of the 400/405 Pingora answers itself for a request header it cannot parse
+/// (or a CONNECT), before any route is known: OpenAI's envelope, the default dialect.
+pub fn invalid_request_body(status: u16) -> Vec<u8> {
+    let err = match status {
+        405 => ApiError::MethodNotAllowed {
+            method: "CONNECT".into(),
+            path: "this server".into(),
+            allowed: "GET or POST",
+        },
+        _ => ApiError::MalformedRequest {
+            message: "the request header could not be parsed (bad syntax, too many or too large headers, or conflicting Content-Length/Transfer-Encoding)".into(),
+        },
+    };
+    err.to_openai_body()
+}
+
 /// Serves a local probe route.
 pub async fn serve(
     gw: &Gateway,
@@ -66,6 +82,12 @@ fn health(gw: &Gateway, ctx: &RequestCtx) -> Value {
                 "last_error": detail.last_error,
                 "last_checked_unix": last_checked,
                 "inflight": b.shared.inflight(),
+                "passive": {
+                    "consecutive_failures": b.shared.passive.consecutive_failures(),
+                    "ejected": b.shared.passive.is_ejected(),
+                    "ejected_for_ms": b.shared.passive.ejected_for().map(|d| d.as_millis()),
+                    "ejections": b.shared.passive.ejections(),
+                },
                 "capabilities": b.capabilities.names(),
                 "anthropic": match (b.config.anthropic, b.shared.native_anthropic()) {
                     (crate::config::AnthropicMode::Translate, _) | (_, Some(false)) => "translate",
@@ -97,6 +119,10 @@ async fn metrics(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
             path: "/metrics (metrics are disabled)".into(),
         };
         return respond::error(session, ctx, &err).await;
+    }
+    for b in &ctx.rt.backends {
+        gw.metrics
+            .refresh_backend(b.name(), b.shared.passive.is_ejected());
     }
     let (body, content_type) = gw.metrics.encode();
     respond::send(session, ctx, 200, &content_type, body.into(), &[]).await

@@ -30,6 +30,9 @@ use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 pub use ctx::RequestCtx;
 
+/// What a kept-alive connection carries from one request to the next.
+struct KeptAlive;
+
 /// The gateway: shared, hot-swappable runtime plus process-wide metrics and lifecycle.
 pub struct Gateway {
     pub runtime: Arc<ArcSwap<Runtime>>,
@@ -139,12 +142,37 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        failure::fail_to_proxy(session, e, ctx).await
+        failure::fail_to_proxy(self, session, e, ctx).await
     }
 
     fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _e: &Error) -> bool {
         // A client that went away is routine, and the access log records it.
         ctx.error == Some("client_closed")
+    }
+
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        // Marks a kept-alive connection, so its next request header may first wait out
+        // the idle time (see `request_header_timeout`). A zero-sized box: no allocation.
+        Some(Box::new(KeptAlive))
+    }
+
+    fn request_header_timeout(&self, keepalive_secs: Option<u64>) -> Option<Duration> {
+        let server = &self.runtime.load().config.server;
+        // A reused connection may first sit idle for its keep-alive time.
+        let idle = Duration::from_secs(keepalive_secs.unwrap_or(0));
+        Some(server.client_header_timeout + idle)
+    }
+
+    fn invalid_request_body(&self, status: u16) -> Option<Bytes> {
+        Some(Bytes::from(local::invalid_request_body(status)))
+    }
+
+    fn shutdown_cutoff(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.lifecycle.cutoff_signal())
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {

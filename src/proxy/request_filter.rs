@@ -44,6 +44,9 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     ctx.client.query = query.map(str::to_owned);
     ctx.request_id = request_id(session, ctx.client.dialect);
     let server = &ctx.rt.config.server;
+    // Requests a client pipelines on one connection are answered in order (RFC 9112
+    // §9.3.2); without this Pingora answers the first and drops the rest.
+    session.as_downstream_mut().set_pipelining_enabled(true);
     session.set_keepalive(Some(server.client_keepalive_timeout.as_secs().max(1)));
     session.set_read_timeout(Some(server.client_read_timeout));
 
@@ -272,11 +275,36 @@ pub(super) async fn read_body(
     session.enable_retry_buffering();
     let capacity = declared.map_or(16 * 1024, |len| usize::try_from(len).unwrap_or(0));
     let mut body = BytesMut::with_capacity(capacity);
-    while let Some(chunk) = session.read_request_body().await? {
+    loop {
+        let chunk = match session.read_request_body().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(Ok(body.freeze())),
+            Err(e) => return Ok(Err(body_read_error(&e))),
+        };
         if (body.len() + chunk.len()) as u64 > limit {
             return Ok(Err(ApiError::PayloadTooLarge { limit }));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Ok(body.freeze()))
+}
+
+/// A body that could not be read is the client's fault, never the backend's: a 408 when
+/// it stalled, else a 400 (bad chunked framing, or fewer bytes than `Content-Length`
+/// before the client closed its side). If the client is gone the answer is simply lost.
+fn body_read_error(e: &pingora::Error) -> ApiError {
+    use pingora::ErrorType;
+    match e.etype() {
+        ErrorType::ReadTimedout => ApiError::RequestTimeout {
+            message: "the request body stalled".into(),
+        },
+        ErrorType::ConnectionClosed | ErrorType::ReadError => ApiError::MalformedRequest {
+            message: "the request body ended before it was complete".into(),
+        },
+        other => ApiError::MalformedRequest {
+            message: match other.as_str() {
+                "InvalidChunk" => "invalid chunked transfer encoding".to_owned(),
+                name => format!("unreadable request body ({name})"),
+            },
+        },
+    }
 }

@@ -89,6 +89,7 @@ pub async fn send(
     if !head_only {
         session.write_response_body(Some(body), true).await?;
     }
+    ctx.response_complete = true;
     Ok(())
 }
 
@@ -106,9 +107,13 @@ pub async fn json(
 /// Writes a gateway error in the route's dialect.
 pub async fn error(session: &mut Session, ctx: &mut RequestCtx, err: &ApiError) -> Result<()> {
     ctx.error = Some(err.code());
+    ctx.client_fault = err.client_fault_kind();
     if matches!(
         err,
-        ApiError::PayloadTooLarge { .. } | ApiError::HeadersTooLarge { .. }
+        ApiError::PayloadTooLarge { .. }
+            | ApiError::HeadersTooLarge { .. }
+            | ApiError::MalformedRequest { .. }
+            | ApiError::RequestTimeout { .. }
     ) {
         // Part of the body may be unread: this connection cannot carry another request.
         session.set_keepalive(None);

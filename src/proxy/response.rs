@@ -26,6 +26,11 @@ pub fn upstream_response(gw: &Gateway, resp: &ResponseHeader, ctx: &mut RequestC
     let status = resp.status.as_u16();
     if let Some(backend) = ctx.backend() {
         gw.metrics.upstream_response(backend.name(), status);
+        let retry_after = resp
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok());
+        backend.note_status(&gw.metrics, status, retry_after);
     }
     if matches!(status, 429 | 503) && ctx.has_untried_candidate() {
         let name = ctx.backend().map_or("?", |b| b.name());
@@ -79,10 +84,18 @@ pub fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Re
         }
         let collected = std::mem::take(collected).freeze();
         let status = ctx.upstream.status.unwrap_or(500);
-        *body = Some(match upstream_error::to_openai(status, &collected) {
+        let answer = match upstream_error::to_openai(status, &collected) {
             Some(rewritten) => Bytes::from(rewritten),
             None => collected,
-        });
+        };
+        // A backend may quote the key it was sent ("Incorrect API key provided: ...").
+        *body = Some(crate::redact::scrub_bytes(answer));
+    }
+    if let Some(chunk) = body.as_deref() {
+        ctx.upstream.tail.push(chunk);
+    }
+    if end_of_stream {
+        ctx.response_complete = true;
     }
     if !ctx.rt.config.logging.log_prompts {
         return;

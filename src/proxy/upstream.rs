@@ -44,7 +44,9 @@ pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     Ok(Box::new(backend.peer(addr)))
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and client credentials never go upstream.
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never go upstream; nor do client credentials, in
+/// any form a client sends them (`redact::CREDENTIAL_HEADERS`, and credential query
+/// parameters, see `redact::query_for_upstream`).
 const STRIPPED: &[&str] = &[
     "connection",
     "keep-alive",
@@ -56,8 +58,6 @@ const STRIPPED: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "expect",
-    "authorization",
-    "x-api-key",
     "content-length",
     "host",
 ];
@@ -70,9 +70,14 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
     };
     let url = &backend.config.url;
     let mut path = format!("{}{}", url.base_path, ctx.upstream.path_suffix);
-    if let Some(q) = &ctx.client.query {
+    if let Some(q) = ctx
+        .client
+        .query
+        .as_deref()
+        .and_then(crate::redact::query_for_upstream)
+    {
         path.push('?');
-        path.push_str(q);
+        path.push_str(&q);
     }
     let uri = path
         .parse::<http::Uri>()
@@ -91,6 +96,7 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
         .collect();
     for name in STRIPPED
         .iter()
+        .chain(crate::redact::CREDENTIAL_HEADERS)
         .copied()
         .chain(listed.iter().map(String::as_str))
     {

@@ -4,6 +4,8 @@ mod harness;
 
 mod anthropic;
 mod auth_limits;
+mod failing_backends;
+mod hostile_clients;
 mod local_endpoints;
 mod openai_passthrough;
 mod reload;

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod gateway;
+pub mod raw;
 
 use std::time::Duration;
 
