@@ -5,7 +5,7 @@ CARGO ?= cargo
 # BENCH_ARGS: requests per run and concurrency.
 BENCH_ARGS ?= 2000 16
 
-.PHONY: deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
+.PHONY: soak deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -49,6 +49,13 @@ e2e: deps venv
 	@set -e; set -a; eval "$$(bash scripts/setup-llamacpp.sh)"; set +a; \
 	  CLAUDE_BIN=$$(bash scripts/setup-claude-code.sh); export CLAUDE_BIN; \
 	  LLMGATE_BIN=$(CURDIR)/target/debug/llmgate $(PYTHON) -m pytest tests/real -v -p no:cacheprovider
+
+## The soak run (issue 7): SOAK_REQUESTS (300k) requests through 2 worker threads and 2
+## deployments, with hundreds of concurrent streams, half abandoned; fails on any panic,
+## dropped connection or request without an access-log record. Not part of `make test`.
+SOAK_REQUESTS ?= 300000
+soak:
+	SOAK_REQUESTS=$(SOAK_REQUESTS) $(CARGO) test --release --test e2e soak -- --ignored --nocapture
 
 ## Build the fuzz targets and run each briefly, seeded with the golden vectors: the stream
 ## translator and the request translation must never panic. cargo-fuzz needs nightly

@@ -205,6 +205,33 @@ models:
     }
 
     #[test]
+    fn choose_never_panics_while_inflight_counts_move() {
+        // Two threads start and finish requests on both deployments while a third
+        // chooses; scoring each candidate twice used to find no equal candidate and
+        // divide by zero (seen after ~100k requests under load).
+        let rt = std::sync::Arc::new(runtime(TWO));
+        let c = resolve(&rt, Some("chat"), &[Capability::Chat]).expect("routable");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn: Vec<_> = (0..2)
+            .map(|t| {
+                let (rt, stop) = (std::sync::Arc::clone(&rt), std::sync::Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _g = rt.backends[t].track_inflight();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..200_000 {
+            assert!(choose(&rt, &c, &[]).is_some());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in churn {
+            t.join().expect("churn thread");
+        }
+    }
+
+    #[test]
     fn choose_prefers_fewer_inflight() {
         let rt = runtime(TWO);
         let c = resolve(&rt, Some("chat"), &[Capability::Chat]).expect("routable");

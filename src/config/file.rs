@@ -73,6 +73,14 @@ pub struct Server {
         deserialize_with = "interpolate::typed"
     )]
     pub client_header_timeout_ms: u64,
+    /// When more connections than this wait for a request (idle keep-alive ones
+    /// included), a connection that starts waiting gets 1 s to send one, not the full
+    /// header and keep-alive timeouts: idle connections cannot exhaust the process.
+    #[serde(
+        default = "default_max_idle_connections",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub max_idle_connections: usize,
     /// How long an idle client keep-alive connection is kept open.
     #[serde(
         default = "default_client_keepalive_timeout_ms",
@@ -111,6 +119,7 @@ impl Default for Server {
             max_header_bytes: default_max_header_bytes(),
             client_read_timeout_ms: default_client_read_timeout_ms(),
             client_header_timeout_ms: default_client_header_timeout_ms(),
+            max_idle_connections: default_max_idle_connections(),
             client_keepalive_timeout_ms: default_client_keepalive_timeout_ms(),
             shutdown_grace_period_s: default_shutdown_grace_period_s(),
             tls: None,
@@ -134,6 +143,9 @@ fn default_client_read_timeout_ms() -> u64 {
     60_000
 }
 fn default_client_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_idle_connections() -> usize {
     10_000
 }
 fn default_client_keepalive_timeout_ms() -> u64 {

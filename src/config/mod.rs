@@ -147,6 +147,7 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     pub client_read_timeout: Duration,
     pub client_header_timeout: Duration,
+    pub max_idle_connections: usize,
     pub client_keepalive_timeout: Duration,
     pub shutdown_grace: Duration,
     /// HTTPS on the listener; read once at startup.

@@ -112,6 +112,7 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
         max_header_bytes: s.max_header_bytes,
         client_read_timeout: Duration::from_millis(s.client_read_timeout_ms),
         client_header_timeout: Duration::from_millis(s.client_header_timeout_ms),
+        max_idle_connections: s.max_idle_connections,
         client_keepalive_timeout: Duration::from_millis(s.client_keepalive_timeout_ms),
         shutdown_grace: Duration::from_secs(s.shutdown_grace_period_s),
         tls: s.tls.as_ref().map(|t| tls_files(t, source, issues)),

@@ -30,6 +30,10 @@ use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 pub use ctx::RequestCtx;
 
+/// The header timeout of a connection that starts waiting while more than
+/// `server.max_idle_connections` already do.
+const IDLE_SHED_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What a kept-alive connection carries from one request to the next.
 struct KeptAlive;
 
@@ -160,8 +164,18 @@ impl ProxyHttp for Gateway {
         Some(Box::new(KeptAlive))
     }
 
-    fn request_header_timeout(&self, keepalive_secs: Option<u64>) -> Option<Duration> {
+    fn request_header_timeout(
+        &self,
+        keepalive_secs: Option<u64>,
+        waiting: usize,
+    ) -> Option<Duration> {
         let server = &self.runtime.load().config.server;
+        if waiting > server.max_idle_connections {
+            // Too many connections hold a slot without a request: new waits (and so idle
+            // kept-alive connections) get a short fuse, as nginx sheds reusable
+            // connections when it runs out of them.
+            return Some(server.client_header_timeout.min(IDLE_SHED_TIMEOUT));
+        }
         // A reused connection may first sit idle for its keep-alive time.
         let idle = Duration::from_secs(keepalive_secs.unwrap_or(0));
         Some(server.client_header_timeout + idle)

@@ -268,5 +268,35 @@ async fn invalid_utf8_and_deep_json_are_refused_on_both_dialects() {
     // A well-formed request still goes through on both.
     assert_eq!(gw.post("/v1/chat/completions", CHAT).await.status(), 200);
     assert_eq!(gw.post("/v1/messages", MESSAGES).await.status(), 200);
-    assert_eq!(backend.requests().len(), 2, "nothing refused reached the backend");
+    assert_eq!(
+        backend.requests().len(),
+        2,
+        "nothing refused reached the backend"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_the_cap_are_shed() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let yaml = format!(
+        "server:\n  client_header_timeout_ms: 30000\n  max_idle_connections: 20\n{}models:\n  m: {{backend: b}}\n",
+        backends_yaml(&[("b", Kind::Vllm, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let mut conns = Vec::new();
+    for _ in 0..60 {
+        conns.push(raw::connect(gw.addr).await);
+    }
+    let closed = futures_util::future::join_all(
+        conns
+            .iter_mut()
+            .map(|s| async move { raw::read_until_close(s, Duration::from_secs(4)).await.1 }),
+    )
+    .await;
+    let shed = closed.iter().filter(|c| **c).count();
+    assert!(
+        shed >= 40,
+        "the 40 connections past the cap get 1 s, not 30 s: {shed} closed"
+    );
+    assert_eq!(gw.post("/v1/chat/completions", CHAT).await.status(), 200);
 }

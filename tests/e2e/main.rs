@@ -11,3 +11,4 @@ mod openai_passthrough;
 mod reload;
 mod routing_failover;
 mod sdk;
+mod soak;

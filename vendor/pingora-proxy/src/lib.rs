@@ -101,6 +101,29 @@ pub use proxy_cache::range_filter::{range_header_filter, MultiRangeInfo, RangeTy
 pub use proxy_purge::PurgeStatus;
 pub use proxy_trait::{FailToProxy, ProxyHttp, ProxyWarnLogContext};
 
+/// PATCH(edge-hardening): connections of this process now waiting for a request header
+/// (idle kept-alive ones included), for [`ProxyHttp::request_header_timeout`].
+static WAITING_FOR_HEADER: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one connection in `WAITING_FOR_HEADER` while it lives.
+struct HeaderWait {
+    count: usize,
+}
+
+impl HeaderWait {
+    fn start() -> HeaderWait {
+        HeaderWait {
+            count: WAITING_FOR_HEADER.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+}
+
+impl Drop for HeaderWait {
+    fn drop(&mut self) {
+        WAITING_FOR_HEADER.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// PATCH(edge-hardening): the error of an exchange ended by [`ProxyHttp::shutdown_cutoff`].
 pub const SHUTDOWN_CUTOFF: ErrorType = ErrorType::Custom("shutdown cutoff");
 
@@ -334,8 +357,10 @@ where
         // phase 1 read request header
 
         // PATCH(edge-hardening): bound the time to receive a whole request header.
+        let waiting = HeaderWait::start();
         let header_timeout = self.inner.request_header_timeout(
             reused_connection.then(|| downstream_session.get_keepalive()).flatten(),
+            waiting.count,
         );
         let read_header = async {
             match header_timeout {

@@ -624,10 +624,15 @@ pub trait ProxyHttp {
 
     /// The longest a connection may take to deliver a complete request header, counted
     /// from when the proxy starts waiting for it (so on a reused connection it includes
-    /// the idle keep-alive wait, whose length in seconds is `keepalive_secs`). `None`
-    /// keeps Pingora's per-read timeout only, which a client sending one byte at a time
-    /// never trips.
-    fn request_header_timeout(&self, _keepalive_secs: Option<u64>) -> Option<Duration> {
+    /// the idle keep-alive wait, whose length in seconds is `keepalive_secs`). `waiting`
+    /// is how many connections of the process wait for a header now, this one included,
+    /// so idle connections can be shed under pressure. `None` keeps Pingora's per-read
+    /// timeout only, which a client sending one byte at a time never trips.
+    fn request_header_timeout(
+        &self,
+        _keepalive_secs: Option<u64>,
+        _waiting: usize,
+    ) -> Option<Duration> {
         None
     }
 
