@@ -17,10 +17,15 @@ const LOGGED_BODY_LIMIT: usize = 16 * 1024;
 /// complete; never sent, only logged and counted.
 pub const CLIENT_CLOSED_STATUS: u16 = 499;
 
+/// A logged body (only with `log_prompts: true`), secrets masked like every log line.
 fn body_text(bytes: Option<&[u8]>) -> String {
-    bytes
+    let text = bytes
         .map(|b| String::from_utf8_lossy(&b[..b.len().min(LOGGED_BODY_LIMIT)]).into_owned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match crate::redact::scrub(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
 }
 
 /// Whether `e` says the client went away (as opposed to sending something malformed).
@@ -121,5 +126,75 @@ fn write_line(ctx: &RequestCtx, method: &str, target: &str, status: u16) {
         log::info!(target: "llmgate::access",
             request_id = ctx.request_id.as_str(), method, path, status, duration_ms, backend, model,
             key_id, upstream_status, attempts, error; "request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use log::kv::{Key, Value, VisitSource};
+
+    use super::*;
+    use crate::config::{Config, ConfigSource};
+    use crate::runtime::Runtime;
+
+    /// Collects `llmgate::access` records as `key=value` text.
+    struct Collect(Mutex<Vec<String>>);
+
+    impl log::Log for Collect {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            struct Fields(String);
+            impl<'kvs> VisitSource<'kvs> for Fields {
+                fn visit_pair(
+                    &mut self,
+                    k: Key<'kvs>,
+                    v: Value<'kvs>,
+                ) -> Result<(), log::kv::Error> {
+                    self.0.push_str(&format!("{k}={v} "));
+                    Ok(())
+                }
+            }
+            if record.target() == "llmgate::access" {
+                let mut f = Fields(String::new());
+                let _ = record.key_values().visit(&mut f);
+                if let Ok(mut lines) = self.0.lock() {
+                    lines.push(f.0);
+                }
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    #[test]
+    fn a_request_whose_task_panics_still_gets_its_access_line() {
+        static LOGGER: Collect = Collect(Mutex::new(Vec::new()));
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(log::LevelFilter::Info);
+        let cfg = Config::from_yaml_str(
+            "backends: [{name: d, kind: vllm, url: 'http://127.0.0.1:9/v1'}]\ndefault_backend: d\n",
+            ConfigSource::Environment,
+            Box::new(|_| None),
+        )
+        .expect("config");
+        let mut ctx = RequestCtx::new(Arc::new(Runtime::build(cfg, 1, None)));
+        ctx.request_id = "doomed-1".into();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _owned = ctx;
+            panic!("a bug in a proxy phase");
+        }));
+        assert!(outcome.is_err());
+        let lines = LOGGER.0.lock().expect("lock").clone();
+        let line = lines
+            .iter()
+            .find(|l| l.contains("request_id=doomed-1"))
+            .unwrap_or_else(|| panic!("no access line in {lines:?}"));
+        assert!(
+            line.contains("status=500") && line.contains("error=panic"),
+            "{line}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 mod harness;
 
 mod anthropic;
+mod anthropic_errors;
 mod auth_limits;
 mod failing_backends;
 mod hostile_clients;
