@@ -419,3 +419,28 @@ fn error_shapes_inside_a_200_stream_become_error_events() {
         assert_eq!(summary(input), [expected], "{what}");
     }
 }
+
+#[test]
+fn an_endless_upstream_line_ends_the_stream_with_an_error_event() {
+    // A backend that never ends its line: bounded, not buffered without limit.
+    let mut t = translator().with_event_limit(64 * 1024);
+    let mut out = Vec::new();
+    t.feed(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\ndata: \"",
+        &mut out,
+    );
+    let chunk = [b'a'; 8 * 1024];
+    for _ in 0..16 {
+        t.feed(&chunk, &mut out);
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("\"text\":\"ok\""), "{text}");
+    assert!(
+        text.contains("event: error") && text.contains("larger than 65536 bytes"),
+        "{text}"
+    );
+    assert_eq!(t.phase(), Phase::Finished);
+    let before = out.len();
+    t.feed(&chunk, &mut out);
+    assert_eq!(out.len(), before, "nothing after the error");
+}
