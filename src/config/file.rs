@@ -11,6 +11,11 @@ use serde::Deserialize;
 
 use super::interpolate;
 
+mod backends;
+pub use backends::{
+    AnthropicMode, Backend, BackendKind, CapabilityOverrides, Deployment, HealthCheck, Model,
+};
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,7 +196,7 @@ impl Default for Logging {
 fn default_log_level() -> LogLevel {
     LogLevel::Info
 }
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 
@@ -353,191 +358,4 @@ pub enum ToolArgsStreaming {
     #[default]
     Incremental,
     Buffered,
-}
-
-/// The runtime behind a backend. One row per kind in `backends::profile`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Vllm,
-    Ollama,
-    Llamacpp,
-    Tgi,
-    Sglang,
-    Localai,
-    Lmstudio,
-    Openai,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Backend {
-    pub name: String,
-    #[serde(deserialize_with = "interpolate::typed")]
-    pub kind: BackendKind,
-    /// The OpenAI base URL, as you would give the OpenAI SDK (`http://10.0.0.5:8000/v1`).
-    /// A URL without a path gets `/v1`.
-    #[serde(deserialize_with = "interpolate::string")]
-    pub url: String,
-    /// Sent upstream as `Authorization: Bearer <api_key>`. Client keys never are.
-    #[serde(default, deserialize_with = "interpolate::opt_string")]
-    pub api_key: Option<String>,
-    #[serde(
-        default = "default_connect_timeout_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub connect_timeout_ms: u64,
-    /// Per read from the backend: bounds time to first byte and every gap in a stream.
-    /// Non-streaming responses only start after the whole generation, hence the default.
-    #[serde(
-        default = "default_read_timeout_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub read_timeout_ms: u64,
-    #[serde(
-        default = "default_write_timeout_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub write_timeout_ms: u64,
-    /// Idle pooled connections are dropped after this. Keep it under the backend's own
-    /// keep-alive (5 s on uvicorn and llama.cpp) so a reused connection is never stale.
-    #[serde(
-        default = "default_idle_timeout_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub idle_timeout_ms: u64,
-    #[serde(default)]
-    pub health_check: HealthCheck,
-    /// Override what the kind's profile says the backend can do.
-    #[serde(default)]
-    pub capabilities: CapabilityOverrides,
-    /// `/v1/messages`: `translate` to OpenAI chat, forward to the backend's own Anthropic
-    /// endpoint (`native`; recent vLLM, llama.cpp, Ollama, LM Studio), or probe once
-    /// (`auto`).
-    #[serde(default, deserialize_with = "interpolate::typed")]
-    pub anthropic: AnthropicMode,
-    /// For `https://` backends signed by a private CA: a PEM bundle trusted for this
-    /// backend instead of the system store. Relative paths are relative to the config file.
-    #[serde(default, deserialize_with = "interpolate::opt_string")]
-    pub tls_ca_file: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnthropicMode {
-    Translate,
-    Native,
-    #[default]
-    Auto,
-}
-
-fn default_connect_timeout_ms() -> u64 {
-    5_000
-}
-fn default_read_timeout_ms() -> u64 {
-    600_000
-}
-fn default_write_timeout_ms() -> u64 {
-    60_000
-}
-fn default_idle_timeout_ms() -> u64 {
-    4_000
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthCheck {
-    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
-    pub enabled: bool,
-    #[serde(
-        default = "default_health_interval_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub interval_ms: u64,
-    #[serde(
-        default = "default_health_timeout_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub timeout_ms: u64,
-    /// Replace the kind's probe path (relative to the server root, e.g. `/health`).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// Passive health: after this many consecutive failed requests (connect error, reset,
-    /// timeout, 5xx, 429) the backend is taken out of first choice; 0 turns it off.
-    #[serde(
-        default = "default_eject_after_failures",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub eject_after_failures: u32,
-    /// How long an ejected backend stays out of first choice, unless a probe passes first.
-    /// A longer `Retry-After` on the failing 429/503 is honoured (up to 5 minutes).
-    #[serde(
-        default = "default_cooldown_ms",
-        deserialize_with = "interpolate::typed"
-    )]
-    pub cooldown_ms: u64,
-}
-
-impl Default for HealthCheck {
-    fn default() -> Self {
-        HealthCheck {
-            enabled: true,
-            interval_ms: default_health_interval_ms(),
-            timeout_ms: default_health_timeout_ms(),
-            path: None,
-            eject_after_failures: default_eject_after_failures(),
-            cooldown_ms: default_cooldown_ms(),
-        }
-    }
-}
-
-fn default_health_interval_ms() -> u64 {
-    5_000
-}
-fn default_health_timeout_ms() -> u64 {
-    2_000
-}
-fn default_eject_after_failures() -> u32 {
-    3
-}
-fn default_cooldown_ms() -> u64 {
-    10_000
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CapabilityOverrides {
-    #[serde(default, deserialize_with = "interpolate::opt_typed")]
-    pub chat: Option<bool>,
-    #[serde(default, deserialize_with = "interpolate::opt_typed")]
-    pub completions: Option<bool>,
-    #[serde(default, deserialize_with = "interpolate::opt_typed")]
-    pub embeddings: Option<bool>,
-    #[serde(default, deserialize_with = "interpolate::opt_typed")]
-    pub streaming: Option<bool>,
-    #[serde(default, deserialize_with = "interpolate::opt_typed")]
-    pub tools: Option<bool>,
-    #[serde(default, deserialize_with = "interpolate::opt_typed")]
-    pub tokenize: Option<bool>,
-}
-
-/// A client-facing model name. Either `backend` (one deployment) or `deployments`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Model {
-    #[serde(default)]
-    pub backend: Option<String>,
-    /// The name the backend serves the model under; defaults to the alias itself.
-    #[serde(default, deserialize_with = "interpolate::opt_string")]
-    pub upstream_model: Option<String>,
-    #[serde(default)]
-    pub deployments: Vec<Deployment>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deployment {
-    pub backend: String,
-    #[serde(default, deserialize_with = "interpolate::opt_string")]
-    pub upstream_model: Option<String>,
 }

@@ -3,6 +3,7 @@
 
 mod access_log;
 mod anthropic;
+mod anthropic_answer;
 mod cors;
 mod count_tokens;
 pub mod ctx;

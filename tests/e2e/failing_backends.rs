@@ -30,19 +30,6 @@ models:
     )
 }
 
-async fn health_of(gw: &TestGateway, backend: &str) -> Value {
-    let health: Value = reqwest::get(gw.url("/health"))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    health["backends"]
-        .as_array()
-        .and_then(|bs| bs.iter().find(|b| b["name"] == backend).cloned())
-        .expect("backend in /health")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_before_the_response_fails_over_on_both_dialects() {
     let a = MockBackend::start(Kind::Vllm, "m").await;
@@ -96,25 +83,20 @@ async fn an_overloaded_deployment_is_ejected_and_retry_after_is_honoured() {
     // Three consecutive 503s eject it (the default); passing probes do not re-admit an
     // overloaded backend, so it gets no further first tries.
     assert_eq!(a.requests().len(), 3, "first tries after ejection");
-    let health = health_of(&gw, "a").await;
+    let health = gw.backend_health("a").await;
     assert_eq!(health["passive"]["ejected"], true, "{health}");
     assert!(
         health["passive"]["ejected_for_ms"].as_u64().unwrap_or(0) > 20_000,
         "Retry-After: 30 beats the 10 s cool-down: {health}"
     );
     let text = gw.metrics().await;
-    assert!(
-        text.contains("llmgate_backend_ejected{backend=\"a\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("llmgate_backend_ejections_total{backend=\"a\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("llmgate_backend_ejected{backend=\"b\"} 0"),
-        "{text}"
-    );
+    for series in [
+        "llmgate_backend_ejected{backend=\"a\"} 1",
+        "llmgate_backend_ejections_total{backend=\"a\"} 1",
+        "llmgate_backend_ejected{backend=\"b\"} 0",
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +133,7 @@ models:
     // Now `a` starts: a passing probe ends the 10-minute ejection at once.
     let _a = MockBackend::start_on(Kind::Vllm, "m", &format!("127.0.0.1:{port}")).await;
     gw.wait_backend_state("a", "ready").await;
-    let health = health_of(&gw, "a").await;
+    let health = gw.backend_health("a").await;
     assert_eq!(health["passive"]["ejected"], false, "{health}");
 }
 

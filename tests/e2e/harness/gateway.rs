@@ -170,21 +170,26 @@ impl TestGateway {
         }
     }
 
+    /// `/health`'s entry for `backend` (`Null` if it is not listed).
+    pub async fn backend_health(&self, backend: &str) -> serde_json::Value {
+        let health: serde_json::Value = reqwest::get(self.url("/health"))
+            .await
+            .expect("GET /health")
+            .json()
+            .await
+            .expect("health json");
+        health["backends"]
+            .as_array()
+            .and_then(|bs| bs.iter().find(|b| b["name"] == backend).cloned())
+            .unwrap_or_default()
+    }
+
     /// Waits until `/health` reports `state` for `backend`.
     pub async fn wait_backend_state(&self, backend: &str, state: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let health: serde_json::Value = reqwest::get(self.url("/health"))
-                .await
-                .expect("GET /health")
-                .json()
-                .await
-                .expect("health json");
-            let found = health["backends"]
-                .as_array()
-                .and_then(|bs| bs.iter().find(|b| b["name"] == backend))
-                .map(|b| b["state"].clone());
-            if found.as_ref().and_then(|s| s.as_str()) == Some(state) {
+            let health = self.backend_health(backend).await;
+            if health["state"].as_str() == Some(state) {
                 return;
             }
             assert!(
