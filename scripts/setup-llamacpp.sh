@@ -16,7 +16,9 @@ SMOLLM2_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
 CACHE=${LLMGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgate}
 cpu_key=$( (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null) | sha256sum | cut -c1-12)
-SERVER_DIR=$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION-$cpu_key
+# Bump BUILD_FLAVOR when the cmake flags below change, so a cached binary is rebuilt.
+BUILD_FLAVOR=noamx
+SERVER_DIR=$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION-$BUILD_FLAVOR-$cpu_key
 SERVER=$SERVER_DIR/llama-server
 # A chat template that renders tools (SmolLM2's own ignores them), from the same sources.
 TEMPLATE=$CACHE/llama-templates-$LLAMA_CPP_PYTHON_VERSION/Qwen-Qwen2.5-7B-Instruct.jinja
@@ -49,8 +51,15 @@ if [ ! -x "$SERVER" ]; then
   fetch_sources
   say "building llama-server (about 8-10 minutes on 2 cores; progress below)"
   # The web UI stays off: LLAMA_USE_PREBUILT_UI would download it, LLAMA_BUILD_UI runs npm.
+  # AMX stays off: on Sapphire Rapids machines whose kernel or sandbox does not grant the
+  # AMX tile state, the AMX matmul that -march=native compiles in (ggml-cpu/amx, guarded by
+  # __AMX_INT8__) segfaults at the first inference (seen here). GCC keeps explicit -mno-*
+  # over what -march=native implies; AVX-512 still applies.
+  no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-    -DGGML_NATIVE=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_COMMON=ON \
+    -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+    "-DCMAKE_C_FLAGS=$no_amx" "-DCMAKE_CXX_FLAGS=$no_amx" \
+    -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_COMMON=ON \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >&2
   cmake --build "$work/build" --target llama-server -j "$(nproc)" >&2
