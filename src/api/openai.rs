@@ -85,23 +85,31 @@ pub fn inspect(body: &[u8]) -> Result<RequestSummary, ApiError> {
 pub const MAX_NESTING: usize = 128;
 
 /// Whether arrays and objects nest deeper than `limit` (brackets inside strings do not
-/// count). One pass, no allocation.
+/// count). One pass, no allocation; string contents, most of a chat body, are skipped
+/// with `memchr` rather than walked byte by byte.
 fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                // Jump to the closing quote, stepping over escapes.
+                let mut j = i + 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &body[j..]) {
+                        None => return false,
+                        Some(k) if body[j + k] == b'\\' => j += k + 2,
+                        Some(k) => {
+                            j += k;
+                            break;
+                        }
+                    }
+                    if j >= body.len() {
+                        return false;
+                    }
+                }
+                i = j;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
                 if depth > limit {
@@ -111,6 +119,7 @@ fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     false
 }

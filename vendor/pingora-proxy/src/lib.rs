@@ -364,7 +364,11 @@ where
         );
         let read_header = async {
             match header_timeout {
-                Some(limit) => match time::timeout(limit, downstream_session.read_request()).await
+                Some(limit) => match pingora_timeout::timeout(
+                    limit,
+                    downstream_session.read_request(),
+                )
+                .await
                 {
                     Ok(res) => res,
                     Err(_) => Error::e_explain(
