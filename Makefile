@@ -83,7 +83,7 @@ $(VENV)/.installed: tests/sdk/requirements.txt
 
 check-conf:
 	@for f in conf/llmgate.yaml conf/examples/*.yaml; do \
-	  ALICE_KEY=k1 TEAM_A_KEY=k2 TEAM_B_KEY=k3 OPENAI_API_KEY=k4 GATEWAY_APP_KEY=k5 \
+	  ALICE_KEY=k1 TEAM_A_KEY=k2 TEAM_B_KEY=k3 OPENAI_API_KEY=k4 GATEWAY_APP_KEY=k5 GATEWAY_MASTER_KEY=k6 \
 	    $(CARGO) run -q -- -c $$f --check >/dev/null || { echo "$$f: invalid"; exit 1; }; \
 	done; echo "conf/: every file valid"
 

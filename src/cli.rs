@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "llmgate", version, about)]
 pub struct Cli {
-    /// YAML configuration file. Without it, the environment variables of the previous
-    /// gateway are read (BACKEND_BASE_URL, API_KEYS, ...; see .env.example).
+    /// YAML configuration file: llmgate's own format, or a `model_list` file (the
+    /// `docker model gateway` format). Without it, the environment variables of the
+    /// previous gateway are read (BACKEND_BASE_URL, API_KEYS, ...; see .env.example).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -25,7 +26,7 @@ pub struct Cli {
     pub host: Option<String>,
 
     /// Listen on this port instead of `server.port`.
-    #[arg(long)]
+    #[arg(short = 'p', long)]
     pub port: Option<u16>,
 
     /// Debug logging (same as `logging.level: debug`).

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     };
     overrides.apply(&mut config);
     if cli.check {
-        println!("configuration OK");
+        println!("configuration OK ({})", config.format);
         return ExitCode::SUCCESS;
     }
 
@@ -69,8 +69,10 @@ fn main() -> ExitCode {
             "NO API KEYS CONFIGURED: authentication is OFF and anyone who can reach {} can use every model",
             config.server.listen_addr());
     }
-    log::info!(target: "llmgate::server", "llmgate {} listening on {}://{} ({} backend(s), {} model(s), config: {source})",
-        env!("CARGO_PKG_VERSION"), if config.server.tls.is_some() { "https" } else { "http" }, config.server.listen_addr(), config.backends.len(), config.models.len());
+    log::info!(target: "llmgate::server", "llmgate {} listening on {}://{} ({} backend(s), {} model(s), client key {}, config: {source}, {})",
+        env!("CARGO_PKG_VERSION"), if config.server.tls.is_some() { "https" } else { "http" }, config.server.listen_addr(),
+        config.backends.len(), config.models.len(),
+        if config.keys.is_empty() { "not required" } else { "required" }, config.format);
 
     let built = llmgate::build_server(
         config,

@@ -27,7 +27,7 @@ fn check_accepts_a_valid_file() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "configuration OK"
+        "configuration OK (llmgate format)"
     );
 }
 
@@ -200,4 +200,34 @@ async fn sighup_reloads_and_sigterm_exits() {
         asked.elapsed() < Duration::from_secs(5),
         "an idle gateway exits without sleeping the grace period"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_list_file_runs_with_the_designs_flags_and_says_where_it_listens() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/conf/examples/model-list-docker-model-runner.yaml"
+    );
+    let out = Command::new(BIN)
+        .args(["-c", example, "--check"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "configuration OK (model_list format)"
+    );
+    let port = free_port();
+    let gw = Running::start(
+        Command::new(BIN).args(["-c", example, "-p", &port.to_string()]),
+        port,
+    );
+    gw.wait_live().await;
+    let line = gw.wait_log(|l| l.contains("listening on")).await;
+    for needle in [
+        format!("listening on http://0.0.0.0:{port}"),
+        "client key not required".to_owned(),
+        "model_list format".to_owned(),
+    ] {
+        assert!(line.contains(&needle), "{needle} in {line}");
+    }
 }

@@ -199,6 +199,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             capabilities: file::CapabilityOverrides::default(),
             anthropic: file::AnthropicMode::default(),
             tls_ca_file: None,
+            root_path: false,
         }],
         models,
         default_backend: Some("default".into()),

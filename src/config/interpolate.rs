@@ -25,7 +25,7 @@ pub fn with_env<R>(env: Box<EnvSource>, f: impl FnOnce() -> R) -> R {
     out
 }
 
-fn lookup(name: &str) -> Option<String> {
+pub(super) fn lookup(name: &str) -> Option<String> {
     ENV.with(|slot| match slot.borrow().as_ref() {
         Some(env) => env(name),
         None => std::env::var(name).ok(),

@@ -8,10 +8,14 @@ pub mod env;
 pub mod file;
 pub mod interpolate;
 pub mod locate;
+pub mod model_list;
 mod pem;
+pub mod providers;
 mod routing_table;
 mod validate;
 
+#[cfg(test)]
+mod model_list_tests;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +24,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use locate::KeyPath;
+use validate::Issues;
 
 pub use file::{AnthropicMode, BackendKind, CapabilityOverrides, LogLevel};
 pub use interpolate::EnvSource;
@@ -40,6 +47,27 @@ impl fmt::Display for ConfigSource {
             ConfigSource::File(p) => write!(f, "{}", p.display()),
             ConfigSource::Environment => f.write_str("environment"),
         }
+    }
+}
+
+/// The format a configuration was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// llmgate's own (`backends:` and `models:`).
+    Llmgate,
+    /// The `docker model gateway` design's `model_list:` (LiteLLM style).
+    ModelList,
+    /// No file: the previous gateway's environment variables.
+    Environment,
+}
+
+impl fmt::Display for ConfigFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigFormat::Llmgate => "llmgate format",
+            ConfigFormat::ModelList => "model_list format",
+            ConfigFormat::Environment => "environment variables",
+        })
     }
 }
 
@@ -124,6 +152,8 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: ConfigSource,
+    /// Which format the source was written in.
+    pub format: ConfigFormat,
     pub server: ServerSettings,
     pub logging: file::Logging,
     pub metrics_enabled: bool,
@@ -308,22 +338,39 @@ impl Config {
         env: Box<EnvSource>,
     ) -> Result<Config, ConfigError> {
         let source_name = source.to_string();
-        let parsed: file::File = interpolate::with_env(env, || serde_yaml::from_str(text))
-            .map_err(|e| ConfigError::Parse {
-                source_name: source_name.clone(),
-                message: e.to_string(),
-            })?;
-        validate::validate(parsed, source).map_err(|issues| ConfigError::Invalid {
-            source_name,
+        let parse_error = |e: serde_yaml::Error| ConfigError::Parse {
+            source_name: source_name.clone(),
+            message: e.to_string(),
+        };
+        let located = |issues: Issues, remap: &dyn Fn(KeyPath) -> KeyPath| ConfigError::Invalid {
+            source_name: source_name.clone(),
             issues: issues
                 .into_iter()
-                .map(|(path, message)| Issue {
-                    line: locate::line_of(text, &path),
-                    path: path.to_string(),
-                    message,
+                .map(|(path, message)| {
+                    let path = remap(path);
+                    Issue {
+                        line: locate::line_of(text, &path),
+                        path: path.to_string(),
+                        message,
+                    }
                 })
                 .collect(),
-        })
+        };
+        if model_list::is_model_list(text) {
+            let (parsed, origins) = interpolate::with_env(env, || {
+                let f: model_list::ModelListFile = serde_yaml::from_str(text)?;
+                Ok(model_list::to_file(f))
+            })
+            .map_err(parse_error)?
+            .map_err(|issues| located(issues, &|p| p))?;
+            let mut config = validate::validate(parsed, source)
+                .map_err(|issues| located(issues, &|p| origins.remap(p)))?;
+            config.format = ConfigFormat::ModelList;
+            return Ok(config);
+        }
+        let parsed: file::File =
+            interpolate::with_env(env, || serde_yaml::from_str(text)).map_err(parse_error)?;
+        validate::validate(parsed, source).map_err(|issues| located(issues, &|p| p))
     }
 }
 

@@ -58,6 +58,14 @@ pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
     })
 }
 
+mod url {
+    /// Whether `raw` (already a valid URL) gave no path, so `/v1` was assumed.
+    pub fn path_was_empty(raw: &str) -> bool {
+        raw.parse::<http::Uri>()
+            .is_ok_and(|u| u.path().trim_end_matches('/').is_empty())
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -95,7 +103,12 @@ pub(super) fn backends(
             ));
         }
         let url = match parse_backend_url(&b.url) {
-            Ok(url) => url,
+            Ok(mut url) => {
+                if b.root_path && url::path_was_empty(&b.url) {
+                    url.base_path.clear();
+                }
+                url
+            }
             Err(msg) => {
                 issues.push((path.key("url"), msg));
                 continue;

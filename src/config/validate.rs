@@ -61,6 +61,10 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         return Err(issues);
     }
     Ok(Config {
+        format: match source {
+            ConfigSource::Environment => super::ConfigFormat::Environment,
+            ConfigSource::File(_) => super::ConfigFormat::Llmgate,
+        },
         source,
         server,
         logging: f.logging,

@@ -8,6 +8,7 @@ mod auth_limits;
 mod failing_backends;
 mod hostile_clients;
 mod local_endpoints;
+mod model_list;
 mod openai_passthrough;
 mod reload;
 mod routing_failover;

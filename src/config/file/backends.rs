@@ -72,6 +72,10 @@ pub struct Backend {
     /// backend instead of the system store. Relative paths are relative to the config file.
     #[serde(default, deserialize_with = "interpolate::opt_string")]
     pub tls_ca_file: Option<String>,
+    /// The API is served at the root of `url` (no `/v1` is added to a URL without a
+    /// path). Not a key of this format: set for `model_list` providers that need it.
+    #[serde(skip)]
+    pub root_path: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
