@@ -30,6 +30,7 @@ pub const ERROR_KINDS: &[&str] = &[
     "protocol",
     "dns",
     "overloaded",
+    "exhausted",
     "other",
 ];
 
@@ -50,7 +51,12 @@ pub struct Metrics {
     backend_ejected: IntGaugeVec,
     client_errors: IntCounterVec,
     client_cancelled: IntCounter,
+    retries: IntCounterVec,
+    fallbacks: IntCounterVec,
 }
+
+/// Every `reason` of `retries_total`.
+pub const RETRY_REASONS: &[&str] = &["connect", "reset", "timeout", "status"];
 
 /// Every `kind` of `client_errors_total`: requests that failed through the client's fault.
 pub const CLIENT_ERROR_KINDS: &[&str] = &["malformed", "timeout"];
@@ -166,7 +172,24 @@ impl Metrics {
         ))
         .expect("client_cancelled_total");
 
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let retries = IntCounterVec::new(
+            opts(
+                "retries_total",
+                "Attempts started after a failure that reached no client byte, by what failed.",
+            ),
+            &["reason"],
+        )
+        .expect("retries_total");
+        let fallbacks = IntCounterVec::new(
+            opts(
+                "fallbacks_total",
+                "Requests moved on to a fallback alias after their alias's attempts failed.",
+            ),
+            &["model", "fallback"],
+        )
+        .expect("fallbacks_total");
+
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(backend_errors.clone()),
@@ -181,6 +204,8 @@ impl Metrics {
             Box::new(backend_ejected.clone()),
             Box::new(client_errors.clone()),
             Box::new(client_cancelled.clone()),
+            Box::new(retries.clone()),
+            Box::new(fallbacks.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("unique metric names");
@@ -191,6 +216,9 @@ impl Metrics {
         }
         for kind in CLIENT_ERROR_KINDS {
             client_errors.with_label_values(&[kind]);
+        }
+        for reason in RETRY_REASONS {
+            retries.with_label_values(&[reason]);
         }
         Metrics {
             registry,
@@ -209,6 +237,8 @@ impl Metrics {
             backend_ejected,
             client_errors,
             client_cancelled,
+            retries,
+            fallbacks,
         }
     }
 
@@ -278,6 +308,14 @@ impl Metrics {
 
     pub fn client_error(&self, kind: &'static str) {
         self.client_errors.with_label_values(&[kind]).inc();
+    }
+
+    pub fn retry(&self, reason: &'static str) {
+        self.retries.with_label_values(&[reason]).inc();
+    }
+
+    pub fn fallback(&self, model: &str, fallback: &str) {
+        self.fallbacks.with_label_values(&[model, fallback]).inc();
     }
 
     pub fn client_cancelled(&self) {

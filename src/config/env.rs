@@ -173,6 +173,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             enabled: r.bool("METRICS_ENABLED", true),
         },
         auth: file::Auth { keys },
+        retries: file::Retries::default(),
         limits: file::Limits {
             rate_limit: file::RateLimit {
                 enabled: r.bool("RATE_LIMIT_ENABLED", false),

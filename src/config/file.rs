@@ -31,6 +31,8 @@ pub struct File {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub retries: Retries,
+    #[serde(default)]
     pub cors: Cors,
     #[serde(default)]
     pub anthropic: Anthropic,
@@ -229,6 +231,49 @@ pub struct ApiKey {
     /// The key as plain text, `sha256:<64 hex>`, or from the environment (`${VAR}`).
     #[serde(deserialize_with = "interpolate::string")]
     pub key: String,
+}
+
+/// Attempts beyond the first, for failures before a byte reached the client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retries {
+    /// Extra attempts per alias on a retryable failure (connect error, reset or timeout
+    /// before the answer, 429, 5xx): another deployment, or the same one when it is the
+    /// only one. 0 keeps plain failover (each deployment once; 429/503 and connection
+    /// failures only).
+    #[serde(default, deserialize_with = "interpolate::typed")]
+    pub num_retries: u32,
+    /// The wait before trying a deployment again; doubles each time. A longer
+    /// `Retry-After` from the backend wins.
+    #[serde(
+        default = "default_backoff_ms",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub backoff_ms: u64,
+    /// No attempt starts later than this after the request arrived, and no wait runs past
+    /// it: all attempts and fallbacks share it.
+    #[serde(
+        default = "default_deadline_ms",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub deadline_ms: u64,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            num_retries: 0,
+            backoff_ms: default_backoff_ms(),
+            deadline_ms: default_deadline_ms(),
+        }
+    }
+}
+
+fn default_backoff_ms() -> u64 {
+    250
+}
+fn default_deadline_ms() -> u64 {
+    120_000
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

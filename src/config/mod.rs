@@ -165,6 +165,9 @@ pub struct Config {
     pub backends: Vec<BackendConfig>,
     /// Alias → deployments, each naming a backend by index into `backends`.
     pub models: BTreeMap<String, Vec<DeploymentConfig>>,
+    /// Alias → the aliases tried after it, in order (only aliases that have fallbacks).
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+    pub retries: RetrySettings,
     pub default_backend: Option<usize>,
 }
 
@@ -296,6 +299,14 @@ pub struct BackendConfig {
     pub anthropic: AnthropicMode,
     /// DER certificates trusted for this backend's TLS instead of the system store.
     pub tls_ca: Option<Arc<[Vec<u8>]>>,
+}
+
+/// `retries:` in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    pub num_retries: u32,
+    pub backoff: Duration,
+    pub deadline: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

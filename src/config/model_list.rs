@@ -4,6 +4,8 @@
 //! such, so both formats share every rule; problems are reported at `model_list` paths.
 //! llmgate's `server`, `logging`, `metrics`, `limits`, `cors` and `anthropic` sections may
 //! stand beside it; without `server`, the design's defaults apply (`0.0.0.0:4000`).
+//! `general_settings.num_retries` becomes `retries.num_retries`, and each
+//! `fallbacks` rule the alias's `fallbacks`.
 
 use std::collections::BTreeMap;
 
@@ -102,6 +104,11 @@ impl Origins {
                     _ => base,
                 }
             }
+            [Seg::Key(root), Seg::Key(_), Seg::Key(k), ..]
+                if root == "models" && k == "fallbacks" =>
+            {
+                KeyPath::root("general_settings").key("fallbacks")
+            }
             [Seg::Key(root), Seg::Key(alias), ..] if root == "models" => {
                 entry(self.models.get(alias).copied().unwrap_or(0)).key("model_name")
             }
@@ -138,8 +145,8 @@ fn backend_name(alias: &str) -> String {
 /// from the same environment as `${VAR}`.
 ///
 /// # Errors
-/// Unknown or unsupported providers, empty names, and general settings this version does
-/// not serve, at their `model_list` paths.
+/// Unknown or unsupported providers, empty names, fallback rules for unknown aliases, at
+/// their `model_list` paths.
 pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
     let mut issues = Issues::new();
     let mut origins = Origins::default();
@@ -231,19 +238,20 @@ pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
             });
         backends.push(backend);
     }
-    let settings = KeyPath::root("general_settings");
-    if f.general_settings.num_retries > 0 {
-        issues.push((
-            settings.key("num_retries"),
-            "retries beyond failover to another deployment are not served by this version yet"
-                .into(),
-        ));
-    }
-    if !f.general_settings.fallbacks.is_empty() {
-        issues.push((
-            settings.key("fallbacks"),
-            "fallbacks to other aliases are not served by this version yet".into(),
-        ));
+    // `- alias: [fallback, ...]` entries become each alias's `fallbacks`.
+    for (i, rule) in f.general_settings.fallbacks.iter().enumerate() {
+        for (alias, chain) in rule {
+            match models.get_mut(alias) {
+                Some(model) => model.fallbacks.extend(chain.iter().cloned()),
+                None => issues.push((
+                    KeyPath::root("general_settings")
+                        .key("fallbacks")
+                        .index(i)
+                        .key(alias),
+                    format!("`{alias}` is not a model_name of model_list"),
+                )),
+            }
+        }
     }
     if !issues.is_empty() {
         return Err(issues);
@@ -271,6 +279,10 @@ pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
         metrics: f.metrics,
         auth,
         limits: f.limits,
+        retries: file::Retries {
+            num_retries: f.general_settings.num_retries,
+            ..file::Retries::default()
+        },
         cors: f.cors,
         anthropic: f.anthropic,
         backends,

@@ -115,3 +115,41 @@ fn errors_name_the_model_list_key_and_line() {
         "{bad_url:?}"
     );
 }
+
+#[test]
+fn num_retries_and_fallbacks_map_onto_retries_and_alias_fallbacks() {
+    let c = load(
+        "model_list:
+  - {model_name: a, params: {model: ollama/a}}
+  - {model_name: b, params: {model: ollama/b}}
+  - {model_name: c, params: {model: ollama/c}}
+general_settings:
+  num_retries: 2
+  fallbacks:
+    - a: [b, c]
+    - b: [c]
+",
+    )
+    .expect("valid");
+    assert_eq!(c.retries.num_retries, 2);
+    assert_eq!(c.fallbacks["a"], ["b", "c"]);
+    assert_eq!(c.fallbacks["b"], ["c"]);
+    let errs = errors(
+        "model_list:\n  - {model_name: a, params: {model: ollama/a}}\ngeneral_settings:\n  fallbacks:\n    - ghost: [a]\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "gw.yaml: general_settings.fallbacks[0].ghost: `ghost` is not a model_name of model_list at line 5"
+        ]
+    );
+    let errs = errors(
+        "model_list:\n  - {model_name: a, params: {model: ollama/a}}\ngeneral_settings:\n  fallbacks:\n    - a: [nope]\n",
+    );
+    assert!(
+        errs.len() == 1
+            && errs[0].starts_with("gw.yaml: general_settings.fallbacks")
+            && errs[0].contains("unknown model `nope`"),
+        "{errs:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Semantic checks: turns a parsed [`file::File`] into a [`Config`], collecting every
 //! problem with its key path instead of stopping at the first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +41,8 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         .map(|(i, b)| (b.name.as_str(), i))
         .collect();
     let models = models(&f.models, &index, &mut issues);
+    let fallbacks = fallbacks(&f.models, &mut issues);
+    let retries = retries(&f.retries, &mut issues);
     let default_backend = f.default_backend.as_deref().and_then(|name| {
         let found = index.get(name).copied();
         if found.is_none() {
@@ -76,8 +78,48 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         anthropic,
         backends,
         models,
+        fallbacks,
+        retries,
         default_backend,
     })
+}
+
+/// `models.<alias>.fallbacks`: known aliases, never the alias itself.
+fn fallbacks(
+    models: &BTreeMap<String, file::Model>,
+    issues: &mut Issues,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (alias, m) in models.iter().filter(|(_, m)| !m.fallbacks.is_empty()) {
+        let path = KeyPath::root("models").key(alias).key("fallbacks");
+        for (i, to) in m.fallbacks.iter().enumerate() {
+            if to == alias {
+                issues.push((path.index(i), "an alias cannot fall back to itself".into()));
+            } else if !models.contains_key(to) {
+                let known: Vec<&str> = models.keys().map(String::as_str).collect();
+                issues.push((
+                    path.index(i),
+                    format!("unknown model `{to}` (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        out.insert(alias.clone(), m.fallbacks.clone());
+    }
+    out
+}
+
+fn retries(r: &file::Retries, issues: &mut Issues) -> super::RetrySettings {
+    if r.deadline_ms == 0 {
+        issues.push((
+            KeyPath::root("retries").key("deadline_ms"),
+            "must be greater than 0".into(),
+        ));
+    }
+    super::RetrySettings {
+        num_retries: r.num_retries,
+        backoff: Duration::from_millis(r.backoff_ms),
+        deadline: Duration::from_millis(r.deadline_ms),
+    }
 }
 
 fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> ServerSettings {

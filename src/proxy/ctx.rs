@@ -32,8 +32,10 @@ pub struct ClientRequest {
 #[derive(Debug, Default)]
 pub struct Upstream {
     pub candidates: Vec<Candidate>,
-    /// Backends already attempted (indices into `Runtime::backends`).
-    pub tried: Vec<usize>,
+    /// Which candidates were tried, and where the next attempt goes.
+    pub plan: crate::routing::Attempts,
+    /// The `Retry-After` of the last 429/503, for the wait before a repeat.
+    pub retry_after: Option<std::time::Duration>,
     /// The backend of the current attempt.
     pub current: Option<usize>,
     /// The path below the backend's base URL (`/chat/completions`).
@@ -126,13 +128,5 @@ impl RequestCtx {
     /// The backend of the current attempt.
     pub fn backend(&self) -> Option<&crate::backends::Backend> {
         self.upstream.current.map(|i| &self.rt.backends[i])
-    }
-
-    /// Whether a candidate that has not been tried yet remains.
-    pub fn has_untried_candidate(&self) -> bool {
-        self.upstream
-            .candidates
-            .iter()
-            .any(|c| !self.upstream.tried.contains(&c.backend))
     }
 }

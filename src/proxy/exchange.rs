@@ -11,10 +11,11 @@ use pingora::prelude::{HttpPeer, Session};
 use pingora::protocols::http::client::HttpSession;
 
 use super::ctx::RequestCtx;
+use super::retry::{self, Failure};
 use crate::api::anthropic::AnthropicError;
 use crate::backends::{Backend, HealthState};
 use crate::proxy::Gateway;
-use crate::routing::{self, Candidate};
+use crate::routing::Candidate;
 
 /// A backend answering: its response header has arrived.
 pub struct Upstream {
@@ -119,11 +120,30 @@ pub async fn open(
         "upstream unavailable: no deployment to try",
     );
     let mut stale_retries = 0;
-    while let Some(pick) = routing::choose(&rt, &ctx.upstream.candidates, &ctx.upstream.tried) {
-        let candidate = ctx.upstream.candidates[pick].clone();
+    let num_retries = rt.config.retries.num_retries;
+    loop {
+        let Some(pick) = ctx
+            .upstream
+            .plan
+            .next(&rt, &ctx.upstream.candidates, num_retries)
+        else {
+            return Err(last_error);
+        };
+        let Some(wait) = retry::wait_before(ctx, pick) else {
+            return Err(last_error);
+        };
+        retry::note_fallback(&gw.metrics, ctx, pick);
+        if !wait.is_zero() {
+            match unless_interrupted(gw, session, tokio::time::sleep(wait)).await {
+                Ok(()) => {}
+                Err(Interrupted::ClientGone) => return Ok(Opened::ClientGone),
+                Err(Interrupted::CutOff) => return Err(shutdown_error()),
+            }
+        }
+        let candidate = ctx.upstream.candidates[pick.index].clone();
         let backend = &rt.backends[candidate.backend];
-        ctx.upstream.tried.push(candidate.backend);
         ctx.upstream.current = Some(candidate.backend);
+        ctx.upstream.status = None;
         ctx.upstream.attempts += 1;
         ctx.guards.backend = Some(backend.track_inflight());
         let (suffix, body) = body_for(&candidate, backend)?;
@@ -151,6 +171,10 @@ pub async fn open(
                     .set_backend_state(backend.name(), HealthState::Down);
                 backend.note_failure(&gw.metrics, false, None);
                 last_error = unavailable(backend, &e);
+                if !retry::may_retry(ctx, Failure::Connect) {
+                    return Err(last_error);
+                }
+                retry::note_retry(&gw.metrics, ctx, Failure::Connect);
                 continue;
             }
         };
@@ -172,25 +196,34 @@ pub async fn open(
         if let Err(e) = outcome {
             gw.metrics.backend_error(super::failure::error_kind(&e));
             if reused && stale_retries < 1 {
-                // A pooled keep-alive connection the backend had closed: try it afresh.
+                // A pooled keep-alive connection the backend had closed: try it afresh,
+                // without using up an attempt.
                 stale_retries += 1;
-                ctx.upstream.tried.retain(|b| *b != candidate.backend);
+                ctx.upstream.plan.forget_last();
                 continue;
             }
-            // A reset or a timeout before the response header: the backend's fault. The
-            // loop goes on to the next deployment, as for a refused connection.
+            // A reset or a timeout before the response header: the backend's fault. A
+            // reset goes on to the next deployment, as a refused connection does; a
+            // timeout too when retries or fallbacks are configured.
             backend.note_failure(&gw.metrics, false, None);
-            if matches!(
+            let failure = if matches!(
                 e.etype(),
                 pingora::ErrorType::ReadTimedout | pingora::ErrorType::WriteTimedout
             ) {
-                return Err(AnthropicError::new(
+                last_error = AnthropicError::new(
                     504,
                     "timeout_error",
                     format!("backend `{}` did not respond in time", backend.name()),
-                ));
+                );
+                Failure::Timeout
+            } else {
+                last_error = unavailable(backend, &e);
+                Failure::Reset
+            };
+            if !retry::may_retry(ctx, failure) {
+                return Err(last_error);
             }
-            last_error = unavailable(backend, &e);
+            retry::note_retry(&gw.metrics, ctx, failure);
             continue;
         }
         let Some(resp) = up.response_header() else {
@@ -206,7 +239,10 @@ pub async fn open(
         gw.metrics.upstream_response(backend.name(), status);
         backend.note_status(&gw.metrics, status, retry_after.as_deref());
         ctx.upstream.status = Some(status);
-        if matches!(status, 429 | 503) && ctx.has_untried_candidate() {
+        if status >= 429 && retry::may_retry(ctx, Failure::Status(status)) {
+            ctx.upstream.retry_after =
+                crate::backends::passive::retry_after(retry_after.as_deref());
+            retry::note_retry(&gw.metrics, ctx, Failure::Status(status));
             last_error = AnthropicError::new(
                 529,
                 "overloaded_error",
@@ -221,7 +257,6 @@ pub async fn open(
             retry_after,
         })));
     }
-    Err(last_error)
 }
 
 /// Reads the rest of an upstream body, up to `limit` bytes.

@@ -8,14 +8,15 @@ use pingora_error::RetryType;
 
 use super::ctx::RequestCtx;
 use super::response::RETRYABLE_STATUS;
-use super::upstream::NO_ADDRESS;
+use super::retry::{self, Failure};
+use super::upstream::{NO_ADDRESS, NO_ATTEMPT_LEFT};
 use crate::api::error::ApiError;
 use crate::backends::HealthState;
 use crate::proxy::Gateway;
 
-/// Attempts beyond the number of deployments: room for replaying a request whose pooled
-/// connection turned out to be closed by the backend.
-const EXTRA_ATTEMPTS: u32 = 2;
+/// Replays after a stale pooled connection, per request: they use up no attempt, so they
+/// are bounded on their own.
+const STALE_REPLAYS: u32 = 2;
 
 /// `fail_to_connect`: nothing was sent, so trying another deployment is always safe.
 pub fn fail_to_connect(gw: &Gateway, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
@@ -29,15 +30,19 @@ pub fn fail_to_connect(gw: &Gateway, ctx: &mut RequestCtx, mut e: Box<Error>) ->
             .set_backend_state(backend.name(), HealthState::Down);
         backend.note_failure(&gw.metrics, false, None);
     }
-    e.set_retry(ctx.has_untried_candidate());
+    let again = retry::may_retry(ctx, Failure::Connect);
+    if again {
+        retry::note_retry(&gw.metrics, ctx, Failure::Connect);
+    }
+    e.set_retry(again);
     e
 }
 
-/// `error_while_proxy`: after connecting. Retry only while nothing reached the client:
-/// on an overload answer (to another deployment), when the backend reset or closed the
-/// connection before sending a response header (to another deployment, as for a refused
-/// connection), or when a pooled keep-alive connection turned out to be closed (the same
-/// backend is fine again). We hold the body, so a POST is as replayable as a GET.
+/// `error_while_proxy`: after connecting. Retry only while nothing reached the client
+/// (`proxy::retry` decides): on a retryable answer (decided when its status arrived), when
+/// the backend reset or closed the connection or timed out before a response header, or
+/// when a pooled keep-alive connection turned out to be closed (the same backend is fine
+/// again). We hold the body, so a POST is as replayable as a GET.
 pub fn error_while_proxy(
     gw: &Gateway,
     session: &Session,
@@ -48,14 +53,13 @@ pub fn error_while_proxy(
     let name = ctx.backend().map_or("?", |b| b.name()).to_owned();
     let mut e = e.more_context(format!("backend `{name}`"));
     let nothing_sent = session.response_written().is_none();
-    let budget_left = ctx.upstream.attempts < ctx.upstream.candidates.len() as u32 + EXTRA_ATTEMPTS;
     if *e.etype() == SHUTDOWN_CUTOFF {
         e.set_retry(false);
         return e;
     }
     if *e.etype() == RETRYABLE_STATUS {
-        // Counted against the backend when its status arrived.
-        e.set_retry(nothing_sent && budget_left);
+        // Decided, counted and logged when the status arrived.
+        e.set_retry(nothing_sent);
         return e;
     }
     if e.esource() != &ErrorSource::Upstream {
@@ -70,25 +74,37 @@ pub fn error_while_proxy(
     if !stale_pooled && let Some(backend) = ctx.backend() {
         backend.note_failure(&gw.metrics, false, None);
     }
-    if !(nothing_sent && budget_left && no_response_yet) {
-        e.set_retry(false);
-    } else if stale_pooled {
-        // A stale pooled connection says nothing about the backend: allow it again.
-        e.set_retry(true);
-        if let Some(current) = ctx.upstream.current {
-            ctx.upstream.tried.retain(|b| *b != current);
-        }
-    } else if is_reset_before_response(&e) {
-        e.set_retry(ctx.has_untried_candidate());
+    let replays = ctx
+        .upstream
+        .attempts
+        .saturating_sub(ctx.upstream.plan.tried.len() as u32);
+    let failure = match e.etype() {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => Some(Failure::Timeout),
+        _ if is_reset_before_response(&e) => Some(Failure::Reset),
+        _ => None,
+    };
+    let again = if !(nothing_sent && no_response_yet) {
+        false
+    } else if stale_pooled && replays < STALE_REPLAYS {
+        // A stale pooled connection says nothing about the backend: it may be tried again
+        // without using up an attempt.
+        ctx.upstream.plan.forget_last();
+        true
     } else {
-        e.set_retry(false);
-    }
+        match failure {
+            Some(f) if retry::may_retry(ctx, f) => {
+                retry::note_retry(&gw.metrics, ctx, f);
+                true
+            }
+            _ => false,
+        }
+    };
+    e.set_retry(again);
     e
 }
 
 /// The backend dropped the exchange before any response byte: nothing reached the client,
-/// so another deployment can serve the request. Timeouts are not included: a backend that
-/// is slow to answer may still be generating, and a retry would double the work.
+/// so another deployment can serve the request.
 fn is_reset_before_response(e: &Error) -> bool {
     matches!(
         e.etype(),
@@ -118,6 +134,7 @@ pub fn error_kind(e: &Error) -> &'static str {
         ErrorType::ReadError | ErrorType::WriteError => "io",
         ErrorType::InvalidHTTPHeader | ErrorType::H1Error | ErrorType::H2Error => "protocol",
         t if *t == NO_ADDRESS => "dns",
+        t if *t == NO_ATTEMPT_LEFT => "exhausted",
         t if *t == RETRYABLE_STATUS => "overloaded",
         _ => "other",
     }
@@ -191,6 +208,11 @@ fn client_error(e: &Error, ctx: &RequestCtx, shutting_down: bool) -> Option<ApiE
             },
             t if *t == NO_ADDRESS => ApiError::BadGateway {
                 message: format!("backend `{backend}` address cannot be resolved"),
+            },
+            t if *t == NO_ATTEMPT_LEFT => ApiError::BadGateway {
+                message: format!(
+                    "no deployment answered within the retry deadline (last: backend `{backend}`)"
+                ),
             },
             other => ApiError::BadGateway {
                 message: format!("backend `{backend}` failed ({})", other.as_str()),

@@ -13,6 +13,7 @@ mod local;
 mod request_filter;
 mod respond;
 mod response;
+mod retry;
 mod upstream;
 
 use std::sync::Arc;
@@ -68,7 +69,7 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        upstream::peer(ctx).await
+        upstream::peer(self, ctx).await
     }
 
     fn fail_to_connect(

@@ -7,11 +7,13 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::{Error, ErrorType, Result, Session};
 
 use super::ctx::RequestCtx;
+use super::retry::{self, Failure};
 use crate::api::upstream_error;
 use crate::proxy::Gateway;
 
-/// An upstream answer worth retrying elsewhere (overloaded), raised before any byte went
-/// to the client; `error_while_proxy` turns it into a retry on another deployment.
+/// An upstream answer worth retrying (429/503, or any 5xx when retries or fallbacks are
+/// configured), raised before any byte went to the client; `error_while_proxy` turns it
+/// into the next attempt.
 pub const RETRYABLE_STATUS: ErrorType = ErrorType::Custom("backend overloaded");
 
 /// Bytes of response body kept for the access log with `log_prompts: true`.
@@ -32,7 +34,13 @@ pub fn upstream_response(gw: &Gateway, resp: &ResponseHeader, ctx: &mut RequestC
             .and_then(|v| v.to_str().ok());
         backend.note_status(&gw.metrics, status, retry_after);
     }
-    if matches!(status, 429 | 503) && ctx.has_untried_candidate() {
+    if status >= 429 && retry::may_retry(ctx, Failure::Status(status)) {
+        ctx.upstream.retry_after = crate::backends::passive::retry_after(
+            resp.headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
+        retry::note_retry(&gw.metrics, ctx, Failure::Status(status));
         let name = ctx.backend().map_or("?", |b| b.name());
         return Error::e_explain(
             RETRYABLE_STATUS,

@@ -6,23 +6,42 @@ use pingora::http::RequestHeader;
 use pingora::prelude::{Error, ErrorType, HttpPeer, Result, Session};
 
 use super::ctx::RequestCtx;
+use super::retry;
 use crate::api::openai;
-use crate::routing;
+use crate::proxy::Gateway;
 
 /// Marks an attempt that failed before any address could be used.
 pub const NO_ADDRESS: ErrorType = ErrorType::Custom("backend address unresolved");
 
+/// Ends a request that has no attempt left (or no time for one).
+pub const NO_ATTEMPT_LEFT: ErrorType = ErrorType::Custom("no attempt left");
+
 /// `upstream_peer`: runs at the start of every attempt, including retries.
-pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+pub async fn peer(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     let rt = std::sync::Arc::clone(&ctx.rt);
-    let Some(pick) = routing::choose(&rt, &ctx.upstream.candidates, &ctx.upstream.tried) else {
-        return Error::e_explain(ErrorType::ConnectNoRoute, "no backend left to try");
+    let num_retries = rt.config.retries.num_retries;
+    let Some(pick) = ctx
+        .upstream
+        .plan
+        .next(&rt, &ctx.upstream.candidates, num_retries)
+    else {
+        return Error::e_explain(NO_ATTEMPT_LEFT, "no backend left to try");
     };
-    let candidate = ctx.upstream.candidates[pick].clone();
+    let Some(wait) = retry::wait_before(ctx, pick) else {
+        return Error::e_explain(
+            NO_ATTEMPT_LEFT,
+            "the retry deadline leaves no time to try again",
+        );
+    };
+    retry::note_fallback(&gw.metrics, ctx, pick);
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let candidate = ctx.upstream.candidates[pick.index].clone();
     let backend = &rt.backends[candidate.backend];
-    ctx.upstream.tried.push(candidate.backend);
     ctx.upstream.current = Some(candidate.backend);
     ctx.upstream.attempts += 1;
+    ctx.upstream.status = None;
     ctx.upstream.body = ctx
         .client
         .body
@@ -38,7 +57,7 @@ pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
             NO_ADDRESS,
             format!("cannot resolve `{}`", backend.config.url.host),
         );
-        e.set_retry(ctx.has_untried_candidate());
+        e.set_retry(retry::may_retry(ctx, retry::Failure::Connect));
         return Err(e);
     };
     Ok(Box::new(backend.peer(addr)))

@@ -11,6 +11,7 @@ mod local_endpoints;
 mod model_list;
 mod openai_passthrough;
 mod reload;
+mod retries;
 mod routing_failover;
 mod sdk;
 mod soak;

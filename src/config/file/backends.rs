@@ -188,6 +188,10 @@ pub struct Model {
     pub upstream_model: Option<String>,
     #[serde(default)]
     pub deployments: Vec<Deployment>,
+    /// Aliases tried in order, with their own deployments and upstream names, when every
+    /// attempt on this one failed before a byte reached the client.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

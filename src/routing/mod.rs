@@ -1,5 +1,8 @@
 //! Model routing: which deployments may serve a request, and which one to try next.
 
+mod attempts;
+pub use attempts::{Attempts, Pick};
+
 use crate::api::Capability;
 use crate::api::error::ApiError;
 use crate::runtime::Runtime;
@@ -11,6 +14,8 @@ pub struct Candidate {
     pub backend: usize,
     /// The model name to send upstream; `None` keeps the client's body unchanged.
     pub upstream_model: Option<String>,
+    /// 0 for the alias asked for, then 1, 2, ... for its fallback aliases in order.
+    pub tier: usize,
 }
 
 /// The deployments for `model` that have every capability in `needs`.
@@ -25,16 +30,29 @@ pub fn resolve(
 ) -> Result<Vec<Candidate>, ApiError> {
     let listed = model.and_then(|m| rt.config.models.get(m));
     let candidates: Vec<Candidate> = match (listed, rt.config.default_backend) {
-        (Some(deployments), _) => deployments
-            .iter()
-            .map(|d| Candidate {
-                backend: d.backend,
-                upstream_model: Some(d.upstream_model.clone()),
-            })
-            .collect(),
+        (Some(deployments), _) => {
+            let chain = model.and_then(|m| rt.config.fallbacks.get(m));
+            let tiers = std::iter::once(deployments).chain(
+                chain
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|alias| rt.config.models.get(alias)),
+            );
+            tiers
+                .enumerate()
+                .flat_map(|(tier, deployments)| {
+                    deployments.iter().map(move |d| Candidate {
+                        backend: d.backend,
+                        upstream_model: Some(d.upstream_model.clone()),
+                        tier,
+                    })
+                })
+                .collect()
+        }
         (None, Some(default)) => vec![Candidate {
             backend: default,
             upstream_model: None,
+            tier: 0,
         }],
         (None, None) => {
             return Err(match model {
@@ -76,17 +94,26 @@ pub fn resolve(
     }
 }
 
-/// Picks the next candidate to try: untried first, healthy before unhealthy, then the one
-/// with the fewest requests in flight, rotating among equals. Returns an index into
-/// `candidates`.
+/// Picks the next candidate to try among those not in `tried` (candidate indices):
+/// healthy (and not ejected) before the rest, then the one with the fewest requests in
+/// flight, rotating among equals. Returns an index into `candidates`.
 pub fn choose(rt: &Runtime, candidates: &[Candidate], tried: &[usize]) -> Option<usize> {
+    choose_where(rt, candidates, |i| !tried.contains(&i))
+}
+
+/// [`choose`] among the candidates `eligible` accepts.
+pub(crate) fn choose_where(
+    rt: &Runtime,
+    candidates: &[Candidate],
+    eligible: impl Fn(usize) -> bool,
+) -> Option<usize> {
     // One snapshot of every score: in-flight counts change under us, and comparing a
     // minimum taken from one reading against scores from another could leave no equal
     // candidate at all.
     let scored: Vec<(usize, (bool, usize))> = candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| !tried.contains(&c.backend))
+        .filter(|(i, _)| eligible(*i))
         .map(|(i, c)| (i, rt.backends[c.backend].shared.routing_score()))
         .collect();
     let best = scored.iter().map(|(_, score)| *score).min()?;
@@ -132,11 +159,13 @@ models:
             vec![
                 Candidate {
                     backend: 0,
-                    upstream_model: Some("org/Chat-7B".into())
+                    upstream_model: Some("org/Chat-7B".into()),
+                    tier: 0,
                 },
                 Candidate {
                     backend: 1,
-                    upstream_model: Some("chat".into())
+                    upstream_model: Some("chat".into()),
+                    tier: 0,
                 },
             ]
         );
@@ -182,7 +211,8 @@ models:
             c,
             vec![Candidate {
                 backend: 0,
-                upstream_model: None
+                upstream_model: None,
+                tier: 0,
             }]
         );
     }
