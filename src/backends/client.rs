@@ -21,7 +21,8 @@ pub struct Call<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub host: &'a str,
-    pub bearer: Option<&'a str>,
+    /// The backend's key header (`authorization: Bearer …`, or `api-key` for Azure).
+    pub auth: Option<(&'static str, String)>,
     pub body: Option<Bytes>,
     pub timeout: Duration,
     /// Reading stops (and the connection is dropped) past this many body bytes.
@@ -60,8 +61,8 @@ async fn exchange(
         format!("llmgate/{}", env!("CARGO_PKG_VERSION")),
     )?;
     header(&mut req, "accept", "application/json".to_owned())?;
-    if let Some(key) = call.bearer {
-        header(&mut req, "authorization", format!("Bearer {key}"))?;
+    if let Some((name, value)) = &call.auth {
+        header(&mut req, name, value.clone())?;
     }
     if let Some(body) = &call.body {
         header(&mut req, "content-type", "application/json".to_owned())?;

@@ -45,13 +45,20 @@ pub fn classify(probe: &Probe, outcome: Result<Reply, String>) -> (HealthState, 
 /// The probe path for a backend: config override, else the profile's.
 pub fn probe_path(backend: &Backend) -> String {
     let profile_probe = &backend.profile.probe;
-    match (&backend.config.health.path, profile_probe.base) {
+    let mut path = match (&backend.config.health.path, profile_probe.base) {
         (Some(path), _) => path.clone(),
         (None, ProbeBase::Root) => profile_probe.path.to_owned(),
         (None, ProbeBase::ApiBase) => {
             format!("{}{}", backend.config.url.base_path, profile_probe.path)
         }
+    };
+    if let Some(version) = &backend.config.api_version {
+        // The Azure kinds answer nothing without it.
+        path.push(if path.contains('?') { '&' } else { '?' });
+        path.push_str("api-version=");
+        path.push_str(version);
     }
+    path
 }
 
 /// Probes one backend once and records the result.
@@ -64,17 +71,14 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
             let peer = backend.peer(addr);
             let path = probe_path(backend);
             let host = backend.config.url.authority();
-            let bearer = backend
-                .config
-                .api_key
-                .as_ref()
-                .filter(|_| backend.profile.probe.with_auth)
-                .map(|k| k.expose());
+            let auth = backend
+                .auth_header()
+                .filter(|_| backend.profile.probe.with_auth);
             let call = Call {
                 method: "GET",
                 path: &path,
                 host: &host,
-                bearer,
+                auth,
                 body: None,
                 timeout: backend.config.health.timeout,
                 max_body: 64 * 1024,
@@ -121,7 +125,7 @@ async fn probe_native_anthropic(connector: &Connector, backend: &Backend) {
         method: "POST",
         path: &path,
         host: &host,
-        bearer: backend.config.api_key.as_ref().map(|k| k.expose()),
+        auth: backend.auth_header(),
         body: Some(bytes::Bytes::from_static(b"{}")),
         timeout: backend.config.health.timeout,
         max_body: 64 * 1024,

@@ -20,7 +20,7 @@ use pingora::tls::{CertificateDer, RootCertStore};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::utils::tls::{WrappedX509, parse_x509};
 
-use crate::config::BackendConfig;
+use crate::config::{BackendConfig, BackendKind};
 pub use profile::{Capabilities, Profile};
 
 /// What the last probe said.
@@ -235,6 +235,41 @@ impl Backend {
             crate::config::AnthropicMode::Native => true,
             crate::config::AnthropicMode::Auto => self.shared.native_anthropic() == Some(true),
         }
+    }
+
+    /// The header that carries the backend's own key: `api-key` for the Azure kinds,
+    /// `Authorization: Bearer` for everything else.
+    pub fn auth_header(&self) -> Option<(&'static str, String)> {
+        let key = self.config.api_key.as_ref()?.expose();
+        Some(match self.config.kind {
+            BackendKind::Azure | BackendKind::AzureAi => ("api-key", key.to_owned()),
+            _ => ("authorization", format!("Bearer {key}")),
+        })
+    }
+
+    /// The request target for an API path (`/chat/completions`) below the base URL. Azure
+    /// OpenAI addresses the deployment (the upstream model name) in the path; both Azure
+    /// kinds carry `api-version`. `query` is the client's, already stripped of credentials.
+    pub fn request_target(&self, suffix: &str, model: Option<&str>, query: Option<&str>) -> String {
+        let base = &self.config.url.base_path;
+        let mut target = match (self.config.kind, model) {
+            (BackendKind::Azure, Some(deployment)) => {
+                format!("{base}/openai/deployments/{deployment}{suffix}")
+            }
+            (BackendKind::Azure, None) => format!("{base}/openai{suffix}"),
+            _ => format!("{base}{suffix}"),
+        };
+        let mut separator = '?';
+        if let Some(version) = &self.config.api_version {
+            target.push_str("?api-version=");
+            target.push_str(version);
+            separator = '&';
+        }
+        if let Some(query) = query {
+            target.push(separator);
+            target.push_str(query);
+        }
+        target
     }
 
     /// Counts a request against this backend until the guard drops.

@@ -100,7 +100,7 @@ const fn root_probe(path: &'static str) -> Probe {
     }
 }
 
-static PROFILES: [Profile; 8] = [
+static PROFILES: [Profile; 10] = [
     Profile {
         kind: BackendKind::Vllm,
         display_name: "vLLM",
@@ -186,6 +186,36 @@ static PROFILES: [Profile; 8] = [
             ..ALL
         },
     },
+    Profile {
+        kind: BackendKind::Azure,
+        display_name: "Azure OpenAI",
+        // Lists the resource's models (with `api-version` and the key): costs no tokens.
+        probe: Probe {
+            path: "/openai/models",
+            base: ProbeBase::Root,
+            with_auth: true,
+            loading: None,
+        },
+        capabilities: Capabilities {
+            tokenize: false,
+            ..ALL
+        },
+    },
+    Profile {
+        kind: BackendKind::AzureAi,
+        display_name: "Azure AI Foundry",
+        probe: Probe {
+            path: "/info",
+            base: ProbeBase::ApiBase,
+            with_auth: true,
+            loading: None,
+        },
+        capabilities: Capabilities {
+            tokenize: false,
+            completions: false,
+            ..ALL
+        },
+    },
 ];
 
 /// The profile row for a runtime kind.
@@ -200,7 +230,7 @@ pub fn profile(kind: BackendKind) -> &'static Profile {
 mod tests {
     use super::*;
 
-    const KINDS: [BackendKind; 8] = [
+    const KINDS: [BackendKind; 10] = [
         BackendKind::Vllm,
         BackendKind::Ollama,
         BackendKind::Llamacpp,
@@ -209,6 +239,8 @@ mod tests {
         BackendKind::Localai,
         BackendKind::Lmstudio,
         BackendKind::Openai,
+        BackendKind::Azure,
+        BackendKind::AzureAi,
     ];
 
     #[test]

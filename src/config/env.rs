@@ -200,6 +200,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             capabilities: file::CapabilityOverrides::default(),
             anthropic: file::AnthropicMode::default(),
             tls_ca_file: None,
+            api_version: None,
             root_path: false,
         }],
         models,

@@ -299,6 +299,8 @@ pub struct BackendConfig {
     pub anthropic: AnthropicMode,
     /// DER certificates trusted for this backend's TLS instead of the system store.
     pub tls_ca: Option<Arc<[Vec<u8>]>>,
+    /// `api-version` for the Azure kinds.
+    pub api_version: Option<String>,
 }
 
 /// `retries:` in force.

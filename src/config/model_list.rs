@@ -57,6 +57,9 @@ pub struct Params {
     pub api_base: Option<String>,
     #[serde(default, deserialize_with = "interpolate::opt_string")]
     pub api_key: Option<String>,
+    /// `azure` and `azure_ai`: the `api-version` query parameter.
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub api_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -185,6 +188,7 @@ pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
             .params
             .api_base
             .clone()
+            .or_else(|| provider.base_variable.and_then(interpolate::lookup))
             .or_else(|| provider.default_base.map(str::to_owned))
         else {
             issues.push((
@@ -225,6 +229,11 @@ pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
             }
         };
         backend.api_key = api_key;
+        backend.api_version = e
+            .params
+            .api_version
+            .clone()
+            .or_else(|| provider.version_variable.and_then(interpolate::lookup));
         backend.root_path = provider.root_path && e.params.api_base.is_none();
         origins.backends.push(i);
         origins.models.entry(e.model_name.clone()).or_insert(i);

@@ -15,6 +15,10 @@ pub struct Provider {
     pub default_base: Option<&'static str>,
     /// Read when `api_key` is absent.
     pub key_variable: Option<&'static str>,
+    /// Read when `api_base` is absent, before `default_base`.
+    pub base_variable: Option<&'static str>,
+    /// Read when `api_version` is absent (the Azure kinds).
+    pub version_variable: Option<&'static str>,
     /// The provider serves its API at the root of `default_base` (no `/v1` is added).
     pub root_path: bool,
     /// Not served yet by this version: the prefix is known but refused with this reason.
@@ -33,6 +37,8 @@ const fn hosted(
         kind: BackendKind::Openai,
         default_base: Some(base),
         key_variable: Some(key),
+        base_variable: None,
+        version_variable: None,
         root_path: false,
         unsupported: None,
     }
@@ -51,12 +57,15 @@ const fn local(
         kind,
         default_base: Some(base),
         key_variable: Some(key),
+        base_variable: None,
+        version_variable: None,
         root_path: false,
         unsupported: None,
     }
 }
 
-const PENDING: &str = "is not served by this version yet (OpenAI-compatible providers are)";
+const PENDING: &str =
+    "is not served by this version yet (OpenAI-compatible providers and Azure are)";
 
 /// Every prefix the format names, in its order.
 pub const PROVIDERS: &[Provider] = &[
@@ -79,6 +88,8 @@ pub const PROVIDERS: &[Provider] = &[
         kind: BackendKind::Openai,
         default_base: Some("https://api.anthropic.com/v1"),
         key_variable: Some("ANTHROPIC_API_KEY"),
+        base_variable: None,
+        version_variable: None,
         root_path: false,
         unsupported: Some(PENDING),
     },
@@ -162,20 +173,24 @@ pub const PROVIDERS: &[Provider] = &[
     Provider {
         prefix: "azure",
         display: "Azure OpenAI",
-        kind: BackendKind::Openai,
+        kind: BackendKind::Azure,
         default_base: None,
         key_variable: Some("AZURE_API_KEY"),
+        base_variable: Some("AZURE_API_BASE"),
+        version_variable: Some("AZURE_API_VERSION"),
         root_path: false,
-        unsupported: Some(PENDING),
+        unsupported: None,
     },
     Provider {
         prefix: "azure_ai",
         display: "Azure AI Foundry",
-        kind: BackendKind::Openai,
+        kind: BackendKind::AzureAi,
         default_base: None,
         key_variable: Some("AZURE_AI_API_KEY"),
+        base_variable: Some("AZURE_AI_API_BASE"),
+        version_variable: Some("AZURE_AI_API_VERSION"),
         root_path: false,
-        unsupported: Some(PENDING),
+        unsupported: None,
     },
     local(
         "vllm",

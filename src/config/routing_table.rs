@@ -104,7 +104,9 @@ pub(super) fn backends(
         }
         let url = match parse_backend_url(&b.url) {
             Ok(mut url) => {
-                if b.root_path && url::path_was_empty(&b.url) {
+                let rooted =
+                    b.root_path || matches!(b.kind, BackendKind::Azure | BackendKind::AzureAi);
+                if rooted && url::path_was_empty(&b.url) {
                     url.base_path.clear();
                 }
                 url
@@ -174,6 +176,17 @@ pub(super) fn backends(
             capabilities: b.capabilities,
             anthropic: b.anthropic,
             tls_ca,
+            api_version: match b.kind {
+                BackendKind::Azure => {
+                    Some(b.api_version.clone().unwrap_or_else(|| "2024-10-21".into()))
+                }
+                BackendKind::AzureAi => Some(
+                    b.api_version
+                        .clone()
+                        .unwrap_or_else(|| "2024-05-01-preview".into()),
+                ),
+                _ => None,
+            },
         });
     }
     out

@@ -57,13 +57,13 @@ fn schema_errors_name_path_and_line() {
     assert_eq!(
         errors("backends:\n  - name: a\n    kind: vllm\n    url: http://x\n    retries: 3\n"),
         [
-            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `tls_ca_file` at line 5 column 5"
+            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `tls_ca_file`, `api_version` at line 5 column 5"
         ]
     );
     assert_eq!(
         errors("backends:\n  - {name: a, kind: triton, url: 'http://x'}\n"),
         [
-            "test.yaml: backends[0].kind: unknown variant `triton`, expected one of `vllm`, `ollama`, `llamacpp`, `tgi`, `sglang`, `localai`, `lmstudio`, `openai` at line 2 column 21"
+            "test.yaml: backends[0].kind: unknown variant `triton`, expected one of `vllm`, `ollama`, `llamacpp`, `tgi`, `sglang`, `localai`, `lmstudio`, `openai`, `azure`, `azure_ai` at line 2 column 21"
         ]
     );
     assert_eq!(

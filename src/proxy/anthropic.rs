@@ -36,7 +36,10 @@ pub fn profile_for(backend: &Backend) -> Profile {
     };
     Profile {
         flavor,
-        send_top_k: !matches!(backend.config.kind, BackendKind::Openai | BackendKind::Tgi),
+        send_top_k: !matches!(
+            backend.config.kind,
+            BackendKind::Openai | BackendKind::Tgi | BackendKind::Azure | BackendKind::AzureAi
+        ),
     }
 }
 

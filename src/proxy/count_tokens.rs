@@ -116,7 +116,7 @@ async fn post(gw: &Gateway, backend: &Backend, path: &str, body: &Value) -> Opti
         method: "POST",
         path,
         host: &host,
-        bearer: backend.config.api_key.as_ref().map(|k| k.expose()),
+        auth: backend.auth_header(),
         body: Some(Bytes::from(body.to_string())),
         timeout: EXACT_TIMEOUT,
         max_body: 8 * 1024 * 1024,

@@ -70,11 +70,12 @@ pub fn shutdown_error() -> AnthropicError {
 
 fn request_header(
     backend: &Backend,
+    candidate: &Candidate,
     suffix: &str,
     ctx: &RequestCtx,
     len: usize,
 ) -> pingora::Result<RequestHeader> {
-    let path = format!("{}{suffix}", backend.config.url.base_path);
+    let path = backend.request_target(suffix, candidate.upstream_model.as_deref(), None);
     let mut req = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
     req.insert_header("host", backend.config.url.authority())?;
     req.insert_header("content-type", "application/json")?;
@@ -84,8 +85,8 @@ fn request_header(
     req.insert_header("accept-encoding", "identity")?;
     req.insert_header("user-agent", concat!("llmgate/", env!("CARGO_PKG_VERSION")))?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
-    if let Some(key) = &backend.config.api_key {
-        req.insert_header("authorization", format!("Bearer {}", key.expose()))?;
+    if let Some((name, value)) = backend.auth_header() {
+        req.insert_header(name, value)?;
     }
     Ok(req)
 }
@@ -180,7 +181,7 @@ pub async fn open(
         };
         up.set_read_timeout(Some(backend.config.read_timeout));
         up.set_write_timeout(Some(backend.config.write_timeout));
-        let header = request_header(backend, suffix, ctx, body.len())
+        let header = request_header(backend, &candidate, suffix, ctx, body.len())
             .map_err(|e| AnthropicError::api(e.to_string()))?;
         let sent = async {
             up.write_request_header(Box::new(header)).await?;

@@ -88,16 +88,19 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
         return Error::e_explain(ErrorType::InternalError, "no backend chosen");
     };
     let url = &backend.config.url;
-    let mut path = format!("{}{}", url.base_path, ctx.upstream.path_suffix);
-    if let Some(q) = ctx
+    let model = ctx
+        .upstream
+        .plan
+        .tried
+        .last()
+        .and_then(|i| ctx.upstream.candidates.get(*i))
+        .and_then(|c| c.upstream_model.as_deref());
+    let query = ctx
         .client
         .query
         .as_deref()
-        .and_then(crate::redact::query_for_upstream)
-    {
-        path.push('?');
-        path.push_str(&q);
-    }
+        .and_then(crate::redact::query_for_upstream);
+    let path = backend.request_target(&ctx.upstream.path_suffix, model, query.as_deref());
     let uri = path
         .parse::<http::Uri>()
         .map_err(|e| Error::because(ErrorType::InternalError, "building upstream path", e))?;
@@ -123,8 +126,8 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
     }
 
     req.insert_header("host", url.authority())?;
-    if let Some(key) = &backend.config.api_key {
-        req.insert_header("authorization", format!("Bearer {}", key.expose()))?;
+    if let Some((name, value)) = backend.auth_header() {
+        req.insert_header(name, value)?;
     }
     let client_ip = session
         .client_addr()

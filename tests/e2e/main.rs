@@ -5,6 +5,7 @@ mod harness;
 mod anthropic;
 mod anthropic_errors;
 mod auth_limits;
+mod azure;
 mod failing_backends;
 mod hostile_clients;
 mod local_endpoints;

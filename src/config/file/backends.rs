@@ -19,6 +19,11 @@ pub enum BackendKind {
     Localai,
     Lmstudio,
     Openai,
+    /// Azure OpenAI: `{url}/openai/deployments/{deployment}/...?api-version=`, `api-key`.
+    Azure,
+    /// Azure AI Foundry model inference: `{url}/chat/completions?api-version=`, `api-key`.
+    #[serde(rename = "azure_ai")]
+    AzureAi,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +77,10 @@ pub struct Backend {
     /// backend instead of the system store. Relative paths are relative to the config file.
     #[serde(default, deserialize_with = "interpolate::opt_string")]
     pub tls_ca_file: Option<String>,
+    /// `azure` and `azure_ai`: the `api-version` query parameter (defaults: 2024-10-21 and
+    /// 2024-05-01-preview).
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub api_version: Option<String>,
     /// The API is served at the root of `url` (no `/v1` is added to a URL without a
     /// path). Not a key of this format: set for `model_list` providers that need it.
     #[serde(skip)]
