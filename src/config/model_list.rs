@@ -234,7 +234,7 @@ pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
             .api_version
             .clone()
             .or_else(|| provider.version_variable.and_then(interpolate::lookup));
-        backend.root_path = provider.root_path && e.params.api_base.is_none();
+        backend.root_path = provider.root_path;
         origins.backends.push(i);
         origins.models.entry(e.model_name.clone()).or_insert(i);
         models

@@ -11,6 +11,7 @@ mod hostile_clients;
 mod local_endpoints;
 mod model_list;
 mod openai_passthrough;
+mod provider_sdks;
 mod reload;
 mod retries;
 mod routing_failover;

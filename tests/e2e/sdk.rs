@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::backend::{data, done};
 use crate::harness::{Kind, MockBackend, Reply, TestGateway, backends_yaml};
 
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     let p = std::env::var("LLMGATE_PYTHON")
         .ok()
         .filter(|p| !p.is_empty());
@@ -23,12 +23,24 @@ fn python() -> Option<String> {
 }
 
 async fn run_sdk(python: &str, gw: &TestGateway, mode: &str, request: &Value) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/anthropic_client.py");
+    run_script(python, "anthropic_client.py", gw, "test-key", mode, request).await
+}
+
+/// Runs `tests/sdk/<script> BASE KEY MODE` with `request` on stdin; its one JSON line.
+pub(crate) async fn run_script(
+    python: &str,
+    script: &str,
+    gw: &TestGateway,
+    key: &str,
+    mode: &str,
+    request: &Value,
+) -> Value {
+    let script = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
     let (python, base, request) = (python.to_owned(), gw.url(""), request.to_string());
-    let mode = mode.to_owned();
+    let (key, mode) = (key.to_owned(), mode.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(python)
-            .args([script, &base, "test-key", &mode])
+            .args([script.as_str(), &base, &key, &mode])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
