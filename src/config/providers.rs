@@ -25,25 +25,17 @@ pub struct Provider {
     pub unsupported: Option<&'static str>,
 }
 
+/// A hosted OpenAI-compatible API.
 const fn hosted(
     prefix: &'static str,
     display: &'static str,
     base: &'static str,
     key: &'static str,
 ) -> Provider {
-    Provider {
-        prefix,
-        display,
-        kind: BackendKind::Openai,
-        default_base: Some(base),
-        key_variable: Some(key),
-        base_variable: None,
-        version_variable: None,
-        root_path: false,
-        unsupported: None,
-    }
+    local(prefix, display, BackendKind::Openai, base, key)
 }
 
+/// A provider with a fixed default address, driven as `kind`.
 const fn local(
     prefix: &'static str,
     display: &'static str,

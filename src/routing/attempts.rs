@@ -101,14 +101,8 @@ impl Attempts {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_runtime as runtime;
     use super::*;
-    use crate::config::{Config, ConfigSource};
-
-    fn runtime(yaml: &str) -> Runtime {
-        let cfg = Config::from_yaml_str(yaml, ConfigSource::Environment, Box::new(|_| None))
-            .expect("valid config");
-        Runtime::build(cfg, 1, None)
-    }
 
     const CHAIN: &str = "
 backends:

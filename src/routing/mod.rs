@@ -126,16 +126,22 @@ pub(crate) fn choose_where(
         .map(|(i, _)| *i)
 }
 
+/// A runtime from YAML, for the routing tests.
+#[cfg(test)]
+fn test_runtime(yaml: &str) -> Runtime {
+    use crate::config::{Config, ConfigSource};
+    let cfg = Config::from_yaml_str(yaml, ConfigSource::Environment, Box::new(|_| None))
+        .expect("valid config");
+    Runtime::build(cfg, 1, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backends::HealthState;
-    use crate::config::{Config, ConfigSource};
 
     fn runtime(yaml: &str) -> Runtime {
-        let cfg = Config::from_yaml_str(yaml, ConfigSource::Environment, Box::new(|_| None))
-            .expect("valid config");
-        Runtime::build(cfg, 1, None)
+        test_runtime(yaml)
     }
 
     const TWO: &str = "
