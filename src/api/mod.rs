@@ -2,6 +2,7 @@
 //! so everything here is unit-testable without a socket.
 
 pub mod anthropic;
+pub mod anthropic_upstream;
 pub mod error;
 pub mod models;
 pub mod openai;
