@@ -21,6 +21,8 @@ use super::{AnthropicError, count};
 
 pub use super::ids::{IdSource, random_ids};
 
+mod tool_use;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     None,
@@ -270,66 +272,6 @@ impl StreamTranslator {
         }
     }
 
-    fn on_tool_call(&mut self, tc: &Value, out: &mut Vec<u8>) -> Result<(), AnthropicError> {
-        let id = tc["id"].as_str().map(str::trim).filter(|s| !s.is_empty());
-        let name = tc["function"]["name"].as_str().filter(|s| !s.is_empty());
-        let arguments = match &tc["function"]["arguments"] {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        let key = self.tools.resolve(tc, id, name);
-        let newest = key + 1 == self.tools.len();
-        let t = &mut self.tools[key];
-        if let Some(id) = id
-            && t.up_id.is_none()
-        {
-            t.up_id = Some(id.to_owned());
-            t.id = Some(id.to_owned());
-        }
-        if let Some(name) = name
-            && !t.started
-        {
-            t.name.push_str(name);
-        }
-        t.pending.push_str(&arguments);
-        if !t.started && !t.name.is_empty() {
-            if !newest {
-                return Err(AnthropicError::api("upstream interleaved tool calls"));
-            }
-            self.pending_text.clear();
-            self.pending_thinking.clear();
-            self.close(out);
-            let t = &mut self.tools[key];
-            let id = match &t.id {
-                Some(id) => id.clone(),
-                None => {
-                    let id = (self.ids)("toolu_");
-                    t.id = Some(id.clone());
-                    id
-                }
-            };
-            t.started = true;
-            let block = json!({"type": "tool_use", "id": id, "name": t.name, "input": {}});
-            self.open_block(out, Open::Tool(key), block);
-        }
-        let t = &self.tools[key];
-        if t.started && !t.pending.is_empty() && !self.buffered_tool_args {
-            if self.open != Open::Tool(key) {
-                return Err(AnthropicError::api("upstream interleaved tool calls"));
-            }
-            let t = &mut self.tools[key];
-            let fragment = std::mem::take(&mut t.pending);
-            t.emitted.push_str(&fragment);
-            self.out_chars += fragment.chars().count();
-            self.delta(
-                out,
-                json!({"type": "input_json_delta", "partial_json": fragment}),
-            );
-        }
-        Ok(())
-    }
-
     fn open_block(&mut self, out: &mut Vec<u8>, open: Open, block: Value) {
         self.open = open;
         write_event(
@@ -457,5 +399,4 @@ fn estimated_usage_from(out_chars: usize) -> Value {
 }
 
 #[cfg(test)]
-#[path = "stream_tests.rs"]
 mod tests;
