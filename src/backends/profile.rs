@@ -91,6 +91,22 @@ const ALL: Capabilities = Capabilities {
     tokenize: true,
 };
 
+/// Everything but tokenize: hosted and OpenAI-compatible APIs have no tokenize route.
+const NO_TOKENIZE: Capabilities = Capabilities {
+    tokenize: false,
+    ..ALL
+};
+
+/// A probe that lists models with the backend's key: costs no tokens.
+const fn keyed_probe(path: &'static str, base: ProbeBase) -> Probe {
+    Probe {
+        path,
+        base,
+        with_auth: true,
+        loading: None,
+    }
+}
+
 const fn root_probe(path: &'static str) -> Probe {
     Probe {
         path,
@@ -161,59 +177,29 @@ static PROFILES: [Profile; 10] = [
     Profile {
         kind: BackendKind::Lmstudio,
         display_name: "LM Studio",
-        probe: Probe {
-            path: "/models",
-            base: ProbeBase::ApiBase,
-            with_auth: true,
-            loading: None,
-        },
-        capabilities: Capabilities {
-            tokenize: false,
-            ..ALL
-        },
+        probe: keyed_probe("/models", ProbeBase::ApiBase),
+        capabilities: NO_TOKENIZE,
     },
     Profile {
         kind: BackendKind::Openai,
         display_name: "OpenAI-compatible API",
-        probe: Probe {
-            path: "/models",
-            base: ProbeBase::ApiBase,
-            with_auth: true,
-            loading: None,
-        },
-        capabilities: Capabilities {
-            tokenize: false,
-            ..ALL
-        },
+        probe: keyed_probe("/models", ProbeBase::ApiBase),
+        capabilities: NO_TOKENIZE,
     },
     Profile {
         kind: BackendKind::Azure,
         display_name: "Azure OpenAI",
-        // Lists the resource's models (with `api-version` and the key): costs no tokens.
-        probe: Probe {
-            path: "/openai/models",
-            base: ProbeBase::Root,
-            with_auth: true,
-            loading: None,
-        },
-        capabilities: Capabilities {
-            tokenize: false,
-            ..ALL
-        },
+        // The resource's model list (`api-version` is added to every Azure path).
+        probe: keyed_probe("/openai/models", ProbeBase::Root),
+        capabilities: NO_TOKENIZE,
     },
     Profile {
         kind: BackendKind::AzureAi,
         display_name: "Azure AI Foundry",
-        probe: Probe {
-            path: "/info",
-            base: ProbeBase::ApiBase,
-            with_auth: true,
-            loading: None,
-        },
+        probe: keyed_probe("/info", ProbeBase::ApiBase),
         capabilities: Capabilities {
-            tokenize: false,
             completions: false,
-            ..ALL
+            ..NO_TOKENIZE
         },
     },
 ];

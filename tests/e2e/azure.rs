@@ -57,12 +57,7 @@ async fn azure_deployments_get_their_url_shape_and_api_key() {
     gw.wait_backend_state("llama", "ready").await;
 
     azure.push(chat_answer("gpt-4o"));
-    let r = gw
-        .post(
-            "/v1/chat/completions",
-            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
-        )
-        .await;
+    let r = gw.chat("gpt-4o").await;
     assert_eq!(r.status(), 200);
     azure.push(Reply::sse(chat_stream(
         Kind::Openai,
@@ -86,12 +81,7 @@ async fn azure_deployments_get_their_url_shape_and_api_key() {
         )
         .await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let r = gw
-        .post(
-            "/v1/chat/completions",
-            r#"{"model":"llama","messages":[{"role":"user","content":"hi"}]}"#,
-        )
-        .await;
+    let r = gw.chat("llama").await;
     assert_eq!(r.status(), 200);
 
     let to_azure = azure.wait_requests(3, Duration::from_secs(5)).await;

@@ -65,12 +65,7 @@ models:
         c.url()
     );
     let gw = TestGateway::start(&yaml).await;
-    let r = gw
-        .post(
-            "/v1/chat/completions",
-            r#"{"model":"first","messages":[{"role":"user","content":"hi"}]}"#,
-        )
-        .await;
+    let r = gw.chat("first").await;
     assert_eq!(r.status(), 200);
     let r = gw
         .post(
@@ -107,12 +102,7 @@ async fn a_timeout_before_the_answer_is_retried_elsewhere_when_retries_are_on() 
     );
     let gw = TestGateway::start(&yaml).await;
     for _ in 0..4 {
-        let r = gw
-            .post(
-                "/v1/chat/completions",
-                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
-            )
-            .await;
+        let r = gw.chat("m").await;
         assert_eq!(r.status(), 200);
     }
     gw.wait_metric("llmgate_retries_total{reason=\"timeout\"}")
@@ -128,12 +118,7 @@ async fn the_deadline_bounds_every_attempt_and_wait() {
         a.url()
     );
     let gw = TestGateway::start(&yaml).await;
-    let r = gw
-        .post(
-            "/v1/chat/completions",
-            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
-        )
-        .await;
+    let r = gw.chat("m").await;
     assert_eq!(r.status(), 502);
     let text = r.text().await.expect("body");
     assert!(text.contains("retry deadline"), "{text}");

@@ -124,6 +124,13 @@ impl TestGateway {
             .expect("request")
     }
 
+    /// `POST /v1/chat/completions` asking `model` one short question.
+    pub async fn chat(&self, model: &str) -> reqwest::Response {
+        let body =
+            serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        self.post("/v1/chat/completions", body.to_string()).await
+    }
+
     /// A client for this gateway; it trusts the CA of `tests/fixtures/tls` and nothing else.
     pub fn client(&self) -> reqwest::Client {
         let ca = std::fs::read(concat!(
