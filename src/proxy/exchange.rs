@@ -121,19 +121,10 @@ pub async fn open(
         "upstream unavailable: no deployment to try",
     );
     let mut stale_retries = 0;
-    let num_retries = rt.config.retries.num_retries;
     loop {
-        let Some(pick) = ctx
-            .upstream
-            .plan
-            .next(&rt, &ctx.upstream.candidates, num_retries)
-        else {
+        let Some((pick, wait)) = retry::next_attempt(&gw.metrics, ctx) else {
             return Err(last_error);
         };
-        let Some(wait) = retry::wait_before(ctx, pick) else {
-            return Err(last_error);
-        };
-        retry::note_fallback(&gw.metrics, ctx, pick);
         if !wait.is_zero() {
             match unless_interrupted(gw, session, tokio::time::sleep(wait)).await {
                 Ok(()) => {}

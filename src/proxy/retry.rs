@@ -66,8 +66,22 @@ pub fn note_retry(metrics: &Metrics, ctx: &RequestCtx, failure: Failure) {
         "retrying");
 }
 
+/// The next attempt and the wait before it, with a move to a fallback alias counted and
+/// logged; `None` when no attempt is left or the wait would end past the deadline.
+pub fn next_attempt(metrics: &Metrics, ctx: &mut RequestCtx) -> Option<(Pick, Duration)> {
+    let num_retries = ctx.rt.config.retries.num_retries;
+    let rt = std::sync::Arc::clone(&ctx.rt);
+    let pick = ctx
+        .upstream
+        .plan
+        .next(&rt, &ctx.upstream.candidates, num_retries)?;
+    let wait = wait_before(ctx, pick)?;
+    note_fallback(metrics, ctx, pick);
+    Some((pick, wait))
+}
+
 /// Counts and logs the move to a fallback alias.
-pub fn note_fallback(metrics: &Metrics, ctx: &RequestCtx, pick: Pick) {
+fn note_fallback(metrics: &Metrics, ctx: &RequestCtx, pick: Pick) {
     if !pick.fallback {
         return;
     }
@@ -87,7 +101,7 @@ pub fn note_fallback(metrics: &Metrics, ctx: &RequestCtx, pick: Pick) {
 /// The wait before `pick`: none for a deployment not tried yet; else the backoff
 /// (doubling) or the backend's `Retry-After`, whichever is longer. `None` when the wait
 /// would end past the deadline: the request stops here.
-pub fn wait_before(ctx: &RequestCtx, pick: Pick) -> Option<Duration> {
+fn wait_before(ctx: &RequestCtx, pick: Pick) -> Option<Duration> {
     if !pick.repeat {
         return Some(Duration::ZERO);
     }

@@ -19,21 +19,12 @@ pub const NO_ATTEMPT_LEFT: ErrorType = ErrorType::Custom("no attempt left");
 /// `upstream_peer`: runs at the start of every attempt, including retries.
 pub async fn peer(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     let rt = std::sync::Arc::clone(&ctx.rt);
-    let num_retries = rt.config.retries.num_retries;
-    let Some(pick) = ctx
-        .upstream
-        .plan
-        .next(&rt, &ctx.upstream.candidates, num_retries)
-    else {
-        return Error::e_explain(NO_ATTEMPT_LEFT, "no backend left to try");
-    };
-    let Some(wait) = retry::wait_before(ctx, pick) else {
+    let Some((pick, wait)) = retry::next_attempt(&gw.metrics, ctx) else {
         return Error::e_explain(
             NO_ATTEMPT_LEFT,
-            "the retry deadline leaves no time to try again",
+            "no attempt left within the retry budget and deadline",
         );
     };
-    retry::note_fallback(&gw.metrics, ctx, pick);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
