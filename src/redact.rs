@@ -94,10 +94,15 @@ pub fn scrub_bytes(body: bytes::Bytes) -> bytes::Bytes {
 /// Masks the token after every `Bearer ` (any case). `None` when there is none.
 fn mask_bearer_tokens(text: &str) -> Option<String> {
     const WORD: &str = "bearer ";
-    let lower = text.to_ascii_lowercase();
-    if !lower.contains(WORD) {
+    // Most lines have no token: find that out without allocating.
+    if !text
+        .as_bytes()
+        .windows(WORD.len())
+        .any(|w| w.eq_ignore_ascii_case(WORD.as_bytes()))
+    {
         return None;
     }
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut rest = 0;
     let mut changed = false;
@@ -120,6 +125,10 @@ fn mask_bearer_tokens(text: &str) -> Option<String> {
 /// Masks `"name": "value"` pairs for credential headers, the form `Debug` gives a
 /// `HeaderMap` (Pingora prints whole request headers at debug and trace level).
 fn mask_debug_headers(text: &str) -> Option<String> {
+    // Only a `Debug` map has `"name": "value"` pairs; most lines have none.
+    if !text.contains("\": \"") {
+        return None;
+    }
     let lower = text.to_ascii_lowercase();
     let mut spans: Vec<(usize, usize)> = Vec::new();
     for name in CREDENTIAL_HEADERS {
