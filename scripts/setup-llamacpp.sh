@@ -55,7 +55,9 @@ if [ ! -x "$SERVER" ]; then
   # AMX tile state, the AMX matmul that -march=native compiles in (ggml-cpu/amx, guarded by
   # __AMX_INT8__) segfaults at the first inference (seen here). GCC keeps explicit -mno-*
   # over what -march=native implies; AVX-512 still applies.
-  no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  # The flags exist on x86-64 only; elsewhere there is no AMX to turn off.
+  no_amx=""
+  [ "$(uname -m)" = x86_64 ] && no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
     "-DCMAKE_C_FLAGS=$no_amx" "-DCMAKE_CXX_FLAGS=$no_amx" \
