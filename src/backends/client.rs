@@ -21,8 +21,8 @@ pub struct Call<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub host: &'a str,
-    /// The backend's key header (`authorization: Bearer …`, or `api-key` for Azure).
-    pub auth: Option<(&'static str, String)>,
+    /// The backend's key and protocol headers ([`crate::backends::Backend::auth_headers`]).
+    pub auth: Vec<(&'static str, String)>,
     pub body: Option<Bytes>,
     pub timeout: Duration,
     /// Reading stops (and the connection is dropped) past this many body bytes.
@@ -61,7 +61,7 @@ async fn exchange(
         format!("llmgate/{}", env!("CARGO_PKG_VERSION")),
     )?;
     header(&mut req, "accept", "application/json".to_owned())?;
-    if let Some((name, value)) = &call.auth {
+    for (name, value) in &call.auth {
         header(&mut req, name, value.clone())?;
     }
     if let Some(body) = &call.body {

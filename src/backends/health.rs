@@ -71,9 +71,11 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
             let peer = backend.peer(addr);
             let path = probe_path(backend);
             let host = backend.config.url.authority();
-            let auth = backend
-                .auth_header()
-                .filter(|_| backend.profile.probe.with_auth);
+            let auth = if backend.profile.probe.with_auth {
+                backend.auth_headers().collect()
+            } else {
+                Vec::new()
+            };
             let call = Call {
                 method: "GET",
                 path: &path,
@@ -125,7 +127,7 @@ async fn probe_native_anthropic(connector: &Connector, backend: &Backend) {
         method: "POST",
         path: &path,
         host: &host,
-        auth: backend.auth_header(),
+        auth: backend.auth_headers().collect(),
         body: Some(bytes::Bytes::from_static(b"{}")),
         timeout: backend.config.health.timeout,
         max_body: 64 * 1024,

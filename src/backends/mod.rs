@@ -161,6 +161,9 @@ impl Drop for InflightGuard {
     }
 }
 
+/// The `anthropic-version` sent to Anthropic upstreams: the API both translators follow.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
 /// A configured backend in one config generation.
 #[derive(Debug)]
 pub struct Backend {
@@ -228,8 +231,12 @@ impl Backend {
     }
 
     /// Whether `/v1/messages` goes to the backend's own Anthropic endpoint. In `auto` mode
-    /// that is known once the health checker probed it; until then we translate.
+    /// that is known once the health checker probed it; until then we translate. Anthropic
+    /// itself always serves it.
     pub fn serves_anthropic_natively(&self) -> bool {
+        if self.config.kind == BackendKind::Anthropic {
+            return true;
+        }
         match self.config.anthropic {
             crate::config::AnthropicMode::Translate => false,
             crate::config::AnthropicMode::Native => true,
@@ -237,14 +244,22 @@ impl Backend {
         }
     }
 
-    /// The header that carries the backend's own key: `api-key` for the Azure kinds,
-    /// `Authorization: Bearer` for everything else.
-    pub fn auth_header(&self) -> Option<(&'static str, String)> {
-        let key = self.config.api_key.as_ref()?.expose();
-        Some(match self.config.kind {
-            BackendKind::Azure | BackendKind::AzureAi => ("api-key", key.to_owned()),
-            _ => ("authorization", format!("Bearer {key}")),
-        })
+    /// The headers every request to the backend carries: its key (`api-key` for the Azure
+    /// kinds, `x-api-key` for Anthropic, `Authorization: Bearer` for everything else) and,
+    /// for Anthropic, the API version the translators implement.
+    pub fn auth_headers(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        let kind = self.config.kind;
+        let key = self.config.api_key.as_ref().map(|k| {
+            let key = k.expose();
+            match kind {
+                BackendKind::Azure | BackendKind::AzureAi => ("api-key", key.to_owned()),
+                BackendKind::Anthropic => ("x-api-key", key.to_owned()),
+                _ => ("authorization", format!("Bearer {key}")),
+            }
+        });
+        let version = (kind == BackendKind::Anthropic)
+            .then(|| ("anthropic-version", ANTHROPIC_VERSION.to_owned()));
+        key.into_iter().chain(version)
     }
 
     /// The request target for an API path (`/chat/completions`) below the base URL. Azure

@@ -116,7 +116,7 @@ const fn root_probe(path: &'static str) -> Probe {
     }
 }
 
-static PROFILES: [Profile; 10] = [
+static PROFILES: [Profile; 11] = [
     Profile {
         kind: BackendKind::Vllm,
         display_name: "vLLM",
@@ -202,6 +202,19 @@ static PROFILES: [Profile; 10] = [
             ..NO_TOKENIZE
         },
     },
+    Profile {
+        kind: BackendKind::Anthropic,
+        display_name: "Anthropic",
+        // GET /v1/models with the key: authenticated, and costs no tokens.
+        probe: keyed_probe("/models", ProbeBase::ApiBase),
+        // Messages has no legacy completions, no embeddings and no tokenizer route
+        // (token counts go to its own `/v1/messages/count_tokens`).
+        capabilities: Capabilities {
+            completions: false,
+            embeddings: false,
+            ..NO_TOKENIZE
+        },
+    },
 ];
 
 /// The profile row for a runtime kind.
@@ -216,7 +229,7 @@ pub fn profile(kind: BackendKind) -> &'static Profile {
 mod tests {
     use super::*;
 
-    const KINDS: [BackendKind; 10] = [
+    const KINDS: [BackendKind; 11] = [
         BackendKind::Vllm,
         BackendKind::Ollama,
         BackendKind::Llamacpp,
@@ -227,6 +240,7 @@ mod tests {
         BackendKind::Openai,
         BackendKind::Azure,
         BackendKind::AzureAi,
+        BackendKind::Anthropic,
     ];
 
     #[test]

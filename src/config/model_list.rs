@@ -148,7 +148,7 @@ fn backend_name(alias: &str) -> String {
 /// from the same environment as `${VAR}`.
 ///
 /// # Errors
-/// Unknown or unsupported providers, empty names, fallback rules for unknown aliases, at
+/// Unknown providers, empty names, fallback rules for unknown aliases, at
 /// their `model_list` paths.
 pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
     let mut issues = Issues::new();
@@ -174,16 +174,6 @@ pub fn to_file(f: ModelListFile) -> Result<(file::File, Origins), Issues> {
                 continue;
             }
         };
-        if let Some(reason) = provider.unsupported {
-            issues.push((
-                params_path.key("model"),
-                format!(
-                    "provider `{}` ({}) {reason}",
-                    provider.prefix, provider.display
-                ),
-            ));
-            continue;
-        }
         let Some(url) = e
             .params
             .api_base

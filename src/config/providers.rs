@@ -21,8 +21,6 @@ pub struct Provider {
     pub version_variable: Option<&'static str>,
     /// The provider serves its API at the root of `default_base` (no `/v1` is added).
     pub root_path: bool,
-    /// Not served yet by this version: the prefix is known but refused with this reason.
-    pub unsupported: Option<&'static str>,
 }
 
 /// A hosted OpenAI-compatible API.
@@ -52,12 +50,8 @@ const fn local(
         base_variable: None,
         version_variable: None,
         root_path: false,
-        unsupported: None,
     }
 }
-
-const PENDING: &str =
-    "is not served by this version yet (OpenAI-compatible providers and Azure are)";
 
 /// Every prefix the format names, in its order.
 pub const PROVIDERS: &[Provider] = &[
@@ -74,17 +68,13 @@ pub const PROVIDERS: &[Provider] = &[
         "https://api.openai.com/v1",
         "OPENAI_API_KEY",
     ),
-    Provider {
-        prefix: "anthropic",
-        display: "Anthropic",
-        kind: BackendKind::Openai,
-        default_base: Some("https://api.anthropic.com/v1"),
-        key_variable: Some("ANTHROPIC_API_KEY"),
-        base_variable: None,
-        version_variable: None,
-        root_path: false,
-        unsupported: Some(PENDING),
-    },
+    local(
+        "anthropic",
+        "Anthropic",
+        BackendKind::Anthropic,
+        "https://api.anthropic.com/v1",
+        "ANTHROPIC_API_KEY",
+    ),
     local(
         "ollama",
         "Ollama",
@@ -171,7 +161,6 @@ pub const PROVIDERS: &[Provider] = &[
         base_variable: Some("AZURE_API_BASE"),
         version_variable: Some("AZURE_API_VERSION"),
         root_path: false,
-        unsupported: None,
     },
     Provider {
         prefix: "azure_ai",
@@ -182,7 +171,6 @@ pub const PROVIDERS: &[Provider] = &[
         base_variable: Some("AZURE_AI_API_BASE"),
         version_variable: Some("AZURE_AI_API_VERSION"),
         root_path: false,
-        unsupported: None,
     },
     local(
         "vllm",

@@ -63,7 +63,7 @@ fn schema_errors_name_path_and_line() {
     assert_eq!(
         errors("backends:\n  - {name: a, kind: triton, url: 'http://x'}\n"),
         [
-            "test.yaml: backends[0].kind: unknown variant `triton`, expected one of `vllm`, `ollama`, `llamacpp`, `tgi`, `sglang`, `localai`, `lmstudio`, `openai`, `azure`, `azure_ai` at line 2 column 21"
+            "test.yaml: backends[0].kind: unknown variant `triton`, expected one of `vllm`, `ollama`, `llamacpp`, `tgi`, `sglang`, `localai`, `lmstudio`, `openai`, `azure`, `azure_ai`, `anthropic` at line 2 column 21"
         ]
     );
     assert_eq!(

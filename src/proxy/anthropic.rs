@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::anthropic_answer as answer;
 use super::ctx::RequestCtx;
-use super::exchange::{self, Opened};
+use super::exchange::{self, Opened, Outgoing};
 use super::{request_filter, respond};
 use crate::api::Capability;
 use crate::api::anthropic::error::from_upstream_for;
@@ -94,16 +94,36 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         return zero_max_tokens(session, ctx, &req).await;
     }
     let opts = ctx.rt.config.anthropic.options;
+    let raw = ctx.client.body.clone().unwrap_or_default();
+    let to_anthropic = ctx
+        .upstream
+        .candidates
+        .iter()
+        .any(|c| ctx.rt.backends[c.backend].config.kind == BackendKind::Anthropic);
+    // Where `model` stands in the client's bytes, for the splice (the body is valid JSON:
+    // it was parsed already).
+    let raw_summary = if to_anthropic {
+        crate::api::openai::inspect(&raw).unwrap_or_default()
+    } else {
+        crate::api::openai::RequestSummary::default()
+    };
     let body_for = |c: &routing::Candidate, b: &Backend| {
         let model = c.upstream_model.as_deref().unwrap_or(&req.model);
+        if b.config.kind == BackendKind::Anthropic {
+            // Anthropic itself gets the client's bytes, only `model` replaced: prompt
+            // caching (`cache_control`), thinking and every field it adds stay intact.
+            let body = crate::api::openai::with_model(&raw, &raw_summary, model);
+            return Ok(Outgoing::built("/messages", body));
+        }
         if b.serves_anthropic_natively() {
-            return Ok((
-                "/messages",
-                Bytes::from(request::to_native(&req, model).to_string()),
-            ));
+            let body = request::to_native(&req, model).to_string();
+            return Ok(Outgoing::built("/messages", Bytes::from(body)));
         }
         let openai = request::to_openai(&req, model, &profile_for(b), &opts)?;
-        Ok(("/chat/completions", Bytes::from(openai.to_string())))
+        Ok(Outgoing::built(
+            "/chat/completions",
+            Bytes::from(openai.to_string()),
+        ))
     };
     let mut up = match exchange::open(gw, session, ctx, &body_for).await {
         Ok(Opened::Answered(up)) => up,

@@ -116,7 +116,7 @@ async fn post(gw: &Gateway, backend: &Backend, path: &str, body: &Value) -> Opti
         method: "POST",
         path,
         host: &host,
-        auth: backend.auth_header(),
+        auth: backend.auth_headers().collect(),
         body: Some(Bytes::from(body.to_string())),
         timeout: EXACT_TIMEOUT,
         max_body: 8 * 1024 * 1024,

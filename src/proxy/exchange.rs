@@ -14,6 +14,7 @@ use super::ctx::RequestCtx;
 use super::retry::{self, Failure};
 use crate::api::anthropic::AnthropicError;
 use crate::backends::{Backend, HealthState};
+use crate::config::BackendKind;
 use crate::proxy::Gateway;
 use crate::routing::Candidate;
 
@@ -25,9 +26,29 @@ pub struct Upstream {
     pub retry_after: Option<String>,
 }
 
-/// Builds the request for a deployment: the path below its base URL, and the body.
-pub type BodyFor<'a> =
-    dyn Fn(&Candidate, &Backend) -> Result<(&'static str, Bytes), AnthropicError> + Sync + 'a;
+/// The request for one deployment.
+pub struct Outgoing {
+    /// The API path below the backend's base URL (`/messages`, `/chat/completions`).
+    pub suffix: &'static str,
+    pub body: Bytes,
+    /// Send the client's own headers, cleaned as the proxy cleans them (an OpenAI request
+    /// relayed as it is), rather than a fresh set (a body the gateway wrote).
+    pub client_headers: bool,
+}
+
+impl Outgoing {
+    /// A body the gateway wrote, with a fresh set of headers.
+    pub fn built(suffix: &'static str, body: Bytes) -> Outgoing {
+        Outgoing {
+            suffix,
+            body,
+            client_headers: false,
+        }
+    }
+}
+
+/// Builds the request for a deployment.
+pub type BodyFor<'a> = dyn Fn(&Candidate, &Backend) -> Result<Outgoing, AnthropicError> + Sync + 'a;
 
 /// What became of the attempt to reach a backend.
 pub enum Opened {
@@ -69,13 +90,24 @@ pub fn shutdown_error() -> AnthropicError {
 }
 
 fn request_header(
+    session: &Session,
     backend: &Backend,
     candidate: &Candidate,
-    suffix: &str,
-    ctx: &RequestCtx,
-    len: usize,
+    out: &Outgoing,
+    ctx: &mut RequestCtx,
 ) -> pingora::Result<RequestHeader> {
-    let path = backend.request_target(suffix, candidate.upstream_model.as_deref(), None);
+    if out.client_headers {
+        let mut req = session.req_header().clone();
+        ctx.upstream.path_suffix = std::borrow::Cow::Borrowed(out.suffix);
+        ctx.upstream.body = Some(out.body.clone());
+        super::upstream::request_header(session, &mut req, ctx)?;
+        // The answer may be read here (an error event at the start of a stream): it must
+        // not be compressed.
+        req.insert_header("accept-encoding", "identity")?;
+        return Ok(req);
+    }
+    let len = out.body.len();
+    let path = backend.request_target(out.suffix, candidate.upstream_model.as_deref(), None);
     let mut req = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
     req.insert_header("host", backend.config.url.authority())?;
     req.insert_header("content-type", "application/json")?;
@@ -85,8 +117,15 @@ fn request_header(
     req.insert_header("accept-encoding", "identity")?;
     req.insert_header("user-agent", concat!("llmgate/", env!("CARGO_PKG_VERSION")))?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
-    if let Some((name, value)) = backend.auth_header() {
+    for (name, value) in backend.auth_headers() {
         req.insert_header(name, value)?;
+    }
+    if backend.config.kind == BackendKind::Anthropic
+        && let Some(beta) = session.req_header().headers.get("anthropic-beta")
+    {
+        // Beta features the client opted into (Claude Code sends several); only Anthropic
+        // itself knows them.
+        req.insert_header("anthropic-beta", beta.clone())?;
     }
     Ok(req)
 }
@@ -138,7 +177,7 @@ pub async fn open(
         ctx.upstream.status = None;
         ctx.upstream.attempts += 1;
         ctx.guards.backend = Some(backend.track_inflight());
-        let (suffix, body) = body_for(&candidate, backend)?;
+        let outgoing = body_for(&candidate, backend)?;
         let Some(addr) = backend.ensure_addr().await else {
             gw.metrics.backend_error("dns");
             last_error = AnthropicError::new(
@@ -172,11 +211,11 @@ pub async fn open(
         };
         up.set_read_timeout(Some(backend.config.read_timeout));
         up.set_write_timeout(Some(backend.config.write_timeout));
-        let header = request_header(backend, &candidate, suffix, ctx, body.len())
+        let header = request_header(session, backend, &candidate, &outgoing, ctx)
             .map_err(|e| AnthropicError::api(e.to_string()))?;
         let sent = async {
             up.write_request_header(Box::new(header)).await?;
-            up.write_request_body(body, true).await?;
+            up.write_request_body(outgoing.body, true).await?;
             up.finish_request_body().await?;
             up.read_response_header().await
         };

@@ -10,10 +10,12 @@ pub mod ctx;
 mod exchange;
 mod failure;
 mod local;
+mod openai_exchange;
 mod request_filter;
 mod respond;
 mod response;
 mod retry;
+mod stream_pump;
 mod upstream;
 
 use std::sync::Arc;

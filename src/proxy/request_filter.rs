@@ -132,6 +132,10 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     }
 
     match prepare_inference(session, ctx, route).await? {
+        Ok(()) if super::openai_exchange::needed(ctx) => {
+            super::openai_exchange::serve(gw, session, ctx).await?;
+            Ok(Outcome::Responded)
+        }
         Ok(()) => Ok(Outcome::Proxy),
         Err(err) => {
             respond::error(session, ctx, &err).await?;

@@ -117,7 +117,7 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
     }
 
     req.insert_header("host", url.authority())?;
-    if let Some((name, value)) = backend.auth_header() {
+    for (name, value) in backend.auth_headers() {
         req.insert_header(name, value)?;
     }
     let client_ip = session

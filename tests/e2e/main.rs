@@ -4,6 +4,7 @@ mod harness;
 
 mod anthropic;
 mod anthropic_errors;
+mod anthropic_upstream;
 mod auth_limits;
 mod azure;
 mod failing_backends;

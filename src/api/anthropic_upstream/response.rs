@@ -85,9 +85,69 @@ pub fn to_chat_completion(message: &Value, model: &str, created: u64) -> Value {
     })
 }
 
+/// An Anthropic error answer (`{"type":"error","error":{"type","message"}}`) for an OpenAI
+/// client: the status it gets and OpenAI's envelope, `code` keeping Anthropic's error type.
+/// A 401/403 is about the gateway's key, so the client gets a 502 (as on every OpenAI
+/// route); Anthropic's 529 "overloaded" becomes 503, which clients know.
+pub fn error_to_openai(status: u16, body: &[u8]) -> (u16, Vec<u8>) {
+    let message = crate::api::upstream_error::message(status, body);
+    let kind = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        v.pointer("/error/type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let openai_status = match crate::api::upstream_error::openai_status(status) {
+        529 => 503,
+        s => s,
+    };
+    let (message, openai_type) = match (status, kind.as_deref()) {
+        (401 | 403, _) => (
+            format!("upstream authentication failed (HTTP {status}): {message}"),
+            "server_error",
+        ),
+        (_, Some("invalid_request_error" | "not_found_error" | "request_too_large")) => {
+            (message, "invalid_request_error")
+        }
+        (_, Some("rate_limit_error")) => (message, "rate_limit_error"),
+        (s, _) if s < 500 => (message, "invalid_request_error"),
+        _ => (message, "server_error"),
+    };
+    let envelope = json!({"error": {
+        "message": message, "type": openai_type, "param": null,
+        "code": kind.unwrap_or_else(|| "upstream_error".into()),
+    }});
+    (openai_status, envelope.to_string().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anthropic_errors_reach_openai_clients_in_their_envelope() {
+        let body = br#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}}"#;
+        let (status, out) = error_to_openai(400, body);
+        let v: Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(status, 400);
+        assert_eq!(
+            v,
+            json!({"error": {"message": "max_tokens: too large", "type": "invalid_request_error",
+                "param": null, "code": "invalid_request_error"}})
+        );
+        let overloaded =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let (status, out) = error_to_openai(529, overloaded);
+        assert_eq!(status, 503);
+        assert!(String::from_utf8_lossy(&out).contains(r#""type":"server_error""#));
+        let (status, out) = error_to_openai(401, br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#);
+        assert_eq!(status, 502);
+        assert!(
+            String::from_utf8_lossy(&out).contains("upstream authentication failed (HTTP 401)")
+        );
+        let (status, out) = error_to_openai(500, b"<html>oops</html>");
+        assert_eq!(status, 500);
+        assert!(String::from_utf8_lossy(&out).contains(r#""code":"upstream_error""#));
+    }
 
     #[test]
     fn text_thinking_and_tool_use_become_one_choice() {

@@ -85,7 +85,9 @@ impl ChunkTranslator {
         write(&c, out);
     }
 
-    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+    /// Ends the stream with an OpenAI error event (the upstream failed, or the gateway is
+    /// shutting down).
+    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
         if self.finished {
             return;
         }

@@ -24,6 +24,9 @@ pub enum BackendKind {
     /// Azure AI Foundry model inference: `{url}/chat/completions?api-version=`, `api-key`.
     #[serde(rename = "azure_ai")]
     AzureAi,
+    /// Anthropic's Messages API: `/v1/messages` is forwarded natively, OpenAI chat is
+    /// translated to it; `x-api-key` and `anthropic-version`.
+    Anthropic,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,6 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+#[path = "anthropic_api.rs"]
+pub mod anthropic_api;
+
 /// Which runtime to imitate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -28,6 +31,8 @@ pub enum Kind {
     Sglang,
     Localai,
     Openai,
+    /// api.anthropic.com (see `anthropic_api`).
+    Anthropic,
 }
 
 impl Kind {
@@ -40,6 +45,7 @@ impl Kind {
             Kind::Sglang => "sglang",
             Kind::Localai => "localai",
             Kind::Openai => "openai",
+            Kind::Anthropic => "anthropic",
         }
     }
 
@@ -52,6 +58,7 @@ impl Kind {
             Kind::Sglang,
             Kind::Localai,
             Kind::Openai,
+            Kind::Anthropic,
         ]
         .into_iter()
         .find(|k| k.config_name() == s)
@@ -288,9 +295,12 @@ fn is_probe(target: &str) -> bool {
     matches!(target, "/health" | "/ready" | "/readyz" | "/api/tags")
 }
 
-/// Health probes, and the gateway's one-time "do you serve /v1/messages?" question.
+/// Health probes (Anthropic's is its keyed model list), and the gateway's one-time "do
+/// you serve /v1/messages?" question.
 fn is_probe_request(r: &Recorded) -> bool {
-    is_probe(&r.target) || (r.target == "/v1/messages" && &r.body[..] == b"{}")
+    is_probe(&r.target)
+        || (r.target == "/v1/messages" && &r.body[..] == b"{}")
+        || (r.target == "/v1/models" && r.header("anthropic-version").is_some())
 }
 
 async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
@@ -589,6 +599,9 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
         );
     }
     let path = req.target.split('?').next().unwrap_or("");
+    if kind == Kind::Anthropic {
+        return anthropic_api::reply(model, path, req);
+    }
     if state.native_messages.load(Ordering::SeqCst) && path.starts_with("/v1/messages") {
         return native_messages(path, req);
     }

@@ -1,0 +1,465 @@
+//! OpenAI requests the gateway carries through its own exchange instead of Pingora's proxy
+//! loop, because it must read the answer before the client sees a status:
+//!
+//! - a deployment on an **Anthropic upstream** (the request is translated to Messages and
+//!   its answer back, `api::anthropic_upstream`), possibly mixed with OpenAI-compatible
+//!   deployments of the same alias or of a fallback;
+//! - a **stream from a runtime that reports errors inside a 200 stream** (TGI, SGLang,
+//!   LocalAI: validation, overload and load failures arrive as a first `data:` event
+//!   holding `{"error":...}`). The first event is read before the status is committed: an
+//!   error there becomes a proper HTTP error, or a retry on another deployment.
+//!
+//! Whatever is relayed untouched still is: the client's bytes (model spliced as on the
+//! proxy path) go up, the backend's bytes come back chunk by chunk.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::{Result, Session};
+use serde_json::Value;
+
+use super::ctx::RequestCtx;
+use super::exchange::{self, Interrupted, Opened, Outgoing, Upstream};
+use super::retry::{self, Failure};
+use super::stream_pump::{self, Relay};
+use super::{anthropic_answer, respond};
+use crate::api::anthropic::AnthropicError;
+use crate::api::anthropic::sse::SseFramer;
+use crate::api::anthropic_upstream::{request as to_anthropic, response, stream};
+use crate::api::error::ApiError;
+use crate::api::{openai, upstream_error};
+use crate::backends::Backend;
+use crate::config::BackendKind;
+use crate::proxy::Gateway;
+use crate::routing::Candidate;
+
+/// Bytes of a backend's error answer kept (the message is near the start).
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Bytes read while looking for the first event of a stream; a backend that sends more
+/// without completing one is relayed as it is.
+const PEEK_LIMIT: usize = 64 * 1024;
+
+/// Runtimes that report errors as the first event of a `200` stream (backends.md §2).
+fn errors_inside_streams(kind: BackendKind) -> bool {
+    matches!(
+        kind,
+        BackendKind::Tgi | BackendKind::Sglang | BackendKind::Localai
+    )
+}
+
+/// Whether this request needs the gateway's own exchange (see the module docs).
+pub fn needed(ctx: &RequestCtx) -> bool {
+    let stream = ctx.client.summary.stream;
+    ctx.upstream.candidates.iter().any(|c| {
+        let kind = ctx.rt.backends[c.backend].config.kind;
+        kind == BackendKind::Anthropic || (stream && errors_inside_streams(kind))
+    })
+}
+
+/// The OpenAI error for a failure of the exchange itself (no deployment reachable, a
+/// timeout, shutdown).
+pub fn to_api_error(e: &AnthropicError) -> ApiError {
+    let message = e.message.clone();
+    match (e.status, e.kind) {
+        (504, _) | (_, "timeout_error") => ApiError::GatewayTimeout { message },
+        (529 | 503, _) | (_, "overloaded_error") => ApiError::Unavailable { message },
+        (400, _) => ApiError::invalid(message),
+        _ => ApiError::BadGateway { message },
+    }
+}
+
+/// Serves the request; every answer, error or not, is written here.
+pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let body = ctx.client.body.clone().unwrap_or_default();
+    let summary = ctx.client.summary.clone();
+    let suffix: &'static str = match &ctx.upstream.path_suffix {
+        std::borrow::Cow::Borrowed(s) => s,
+        std::borrow::Cow::Owned(_) => "/chat/completions",
+    };
+    let alias = summary.model.clone().unwrap_or_default();
+    // Parsed once, for the Anthropic deployments; what Messages cannot express is refused
+    // before any deployment is tried.
+    let parsed: Option<Value> = if ctx
+        .upstream
+        .candidates
+        .iter()
+        .any(|c| ctx.rt.backends[c.backend].config.kind == BackendKind::Anthropic)
+    {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Err(e) = to_anthropic::to_messages(&v, &alias) {
+            return respond::error(session, ctx, &e).await;
+        }
+        Some(v)
+    } else {
+        None
+    };
+    let include_usage = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/stream_options/include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let body_for = |c: &Candidate, b: &Backend| {
+        let model = c.upstream_model.as_deref().unwrap_or(&alias);
+        if b.config.kind == BackendKind::Anthropic {
+            let v = parsed.as_ref().unwrap_or(&Value::Null);
+            let messages = to_anthropic::to_messages(v, model)
+                .map_err(|e| AnthropicError::invalid(e.to_string()))?;
+            return Ok(Outgoing::built(
+                "/messages",
+                Bytes::from(messages.to_string()),
+            ));
+        }
+        let body = match &c.upstream_model {
+            Some(m) => openai::with_model(&body, &summary, m),
+            None => body.clone(),
+        };
+        Ok(Outgoing {
+            suffix,
+            body,
+            client_headers: true,
+        })
+    };
+    loop {
+        let mut up = match exchange::open(gw, session, ctx, &body_for).await {
+            Ok(Opened::Answered(up)) => *up,
+            Ok(Opened::ClientGone) => {
+                ctx.error = Some("client_closed");
+                return Ok(());
+            }
+            Err(e) => return respond::error(session, ctx, &to_api_error(&e)).await,
+        };
+        let Some(kind) = ctx.backend().map(|b| b.config.kind) else {
+            return respond::error(
+                session,
+                ctx,
+                &ApiError::BadGateway {
+                    message: "no backend chosen".into(),
+                },
+            )
+            .await;
+        };
+        if kind == BackendKind::Anthropic {
+            let answer = Translated {
+                alias: &alias,
+                stream: summary.stream,
+                include_usage,
+            };
+            return answer.write(gw, session, ctx, up).await;
+        }
+        if !(200..300).contains(&up.status) {
+            return relay_error(session, ctx, up).await;
+        }
+        let mut first = Vec::new();
+        if summary.stream && errors_inside_streams(kind) {
+            match peek_first_event(gw, session, &mut up).await {
+                Peeked::Stream(bytes) => first = bytes,
+                Peeked::ClientGone => {
+                    ctx.error = Some("client_closed");
+                    return Ok(());
+                }
+                Peeked::Failed(failure, err) => {
+                    if let Some(backend) = ctx.backend() {
+                        if let Failure::Status(status) = failure {
+                            backend.note_status(&gw.metrics, status, None);
+                        } else {
+                            backend.note_failure(&gw.metrics, false, None);
+                        }
+                    }
+                    if retry::may_retry(ctx, failure) {
+                        retry::note_retry(&gw.metrics, ctx, failure);
+                        continue;
+                    }
+                    return send_error(session, ctx, err).await;
+                }
+            }
+        }
+        return relay(gw, session, ctx, up, first).await;
+    }
+}
+
+/// An OpenAI backend's error answer, put into OpenAI's envelope when it is in another
+/// shape, with its key scrubbed.
+async fn relay_error(session: &mut Session, ctx: &mut RequestCtx, mut up: Upstream) -> Result<()> {
+    let read = exchange::read_all(&mut up.session, ERROR_BODY_LIMIT).await;
+    let body = read.unwrap_or_default();
+    let answer = match upstream_error::to_openai(up.status, &body) {
+        Some(rewritten) => Bytes::from(rewritten),
+        None => body,
+    };
+    let answer = crate::redact::scrub_bytes(answer);
+    send_error(
+        session,
+        ctx,
+        BackendError {
+            status: upstream_error::openai_status(up.status),
+            body: answer,
+            retry_after: up.retry_after,
+        },
+    )
+    .await
+}
+
+/// An error answer from a backend, ready for the client.
+struct BackendError {
+    status: u16,
+    body: Bytes,
+    retry_after: Option<String>,
+}
+
+async fn send_error(session: &mut Session, ctx: &mut RequestCtx, e: BackendError) -> Result<()> {
+    ctx.error = Some("upstream_error");
+    let mut p = respond::Payload {
+        status: e.status,
+        body: e.body,
+        headers: Vec::new(),
+    };
+    if let Some(ra) = e.retry_after.filter(|_| matches!(e.status, 429 | 503)) {
+        p.headers.push(("retry-after", ra));
+    }
+    respond::send_payload(session, ctx, p).await
+}
+
+/// The backend's response header, cleaned of hop-by-hop fields, for the client.
+fn relayed_header(
+    session: &Session,
+    ctx: &mut RequestCtx,
+    up: &Upstream,
+) -> Result<ResponseHeader> {
+    let mut h = match up.session.response_header() {
+        Some(resp) => resp.clone(),
+        None => ResponseHeader::build(up.status, Some(4))?,
+    };
+    for name in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "trailer",
+        "upgrade",
+    ] {
+        h.remove_header(name);
+    }
+    if !session.as_downstream().is_http2() {
+        // Chunked, so that a failure can still be reported at the end of the body.
+        h.insert_header("transfer-encoding", "chunked")?;
+    }
+    respond::decorate(session, ctx, &mut h)?;
+    ctx.local_status = Some(up.status);
+    Ok(h)
+}
+
+/// Relays a successful OpenAI answer as it is, `first` (bytes already read) first.
+async fn relay(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    up: Upstream,
+    first: Vec<u8>,
+) -> Result<()> {
+    let h = relayed_header(session, ctx, &up)?;
+    session.write_response_header(Box::new(h), false).await?;
+    let mut relay = Relay::openai(&ctx.request_id);
+    if !first.is_empty() {
+        let first = Bytes::from(first);
+        let mut ignored = Vec::new();
+        if let Some(chunk) = stream_pump::Shaper::feed(&mut relay, first, &mut ignored) {
+            session.write_response_body(Some(chunk), false).await?;
+        }
+    }
+    stream_pump::pump(gw, session, ctx, &mut relay, up).await
+}
+
+/// What the first event of a stream said.
+enum Peeked {
+    /// Not an error: the bytes read so far, to be relayed before the rest.
+    Stream(Vec<u8>),
+    /// An error event, or the stream failed before one: the failure, and the answer to
+    /// give if it is not retried.
+    Failed(Failure, BackendError),
+    ClientGone,
+}
+
+/// Reads until the first complete `data:` event and looks at it.
+async fn peek_first_event(gw: &Gateway, session: &mut Session, up: &mut Upstream) -> Peeked {
+    let mut read = Vec::new();
+    let mut framer = SseFramer::with_limit(PEEK_LIMIT);
+    loop {
+        let next = exchange::unless_interrupted(gw, session, up.session.read_response_body());
+        let chunk = match next.await {
+            Err(Interrupted::ClientGone) => return Peeked::ClientGone,
+            // The pump reports the cut-off with the stream's own error event.
+            Err(Interrupted::CutOff) => return Peeked::Stream(read),
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => return Peeked::Stream(read),
+            Ok(Err(e)) => {
+                let timeout = matches!(e.etype(), pingora::ErrorType::ReadTimedout);
+                let (failure, status, message) = if timeout {
+                    (Failure::Timeout, 504, "the backend sent no event in time")
+                } else {
+                    (
+                        Failure::Reset,
+                        502,
+                        "the backend closed the stream before its first event",
+                    )
+                };
+                let err = ApiError::BadGateway {
+                    message: message.into(),
+                };
+                return Peeked::Failed(
+                    failure,
+                    BackendError {
+                        status,
+                        body: Bytes::from(err.to_openai_body()),
+                        retry_after: None,
+                    },
+                );
+            }
+        };
+        read.extend_from_slice(&chunk);
+        let mut first: Option<String> = None;
+        let fed = framer.feed(&chunk, &mut |e| {
+            if first.is_none() {
+                first = Some(e.to_owned());
+            }
+        });
+        if let Some(event) = first {
+            return match stream_error(&event) {
+                Some((status, body)) => Peeked::Failed(
+                    Failure::Status(status),
+                    BackendError {
+                        status: upstream_error::openai_status(status),
+                        body: crate::redact::scrub_bytes(Bytes::from(body)),
+                        retry_after: None,
+                    },
+                ),
+                None => Peeked::Stream(read),
+            };
+        }
+        if fed.is_err() || read.len() > PEEK_LIMIT {
+            return Peeked::Stream(read);
+        }
+    }
+}
+
+/// The status and OpenAI error body for a first event that is an error: TGI puts the
+/// status in `http_status_code`, SGLang and LocalAI in `code`; without one it is a 502.
+fn stream_error(event: &str) -> Option<(u16, Vec<u8>)> {
+    let v: Value = serde_json::from_str(event).ok()?;
+    let error = v.get("error")?;
+    let status = ["http_status_code", "code"]
+        .iter()
+        .filter_map(|k| error.get(*k))
+        .find_map(|c| c.as_u64().or_else(|| c.as_str()?.parse().ok()))
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(502);
+    let body = upstream_error::to_openai(status, event.as_bytes())
+        .unwrap_or_else(|| event.as_bytes().to_vec());
+    Some((status, body))
+}
+
+/// An Anthropic answer for an OpenAI client.
+struct Translated<'a> {
+    alias: &'a str,
+    stream: bool,
+    include_usage: bool,
+}
+
+impl Translated<'_> {
+    async fn write(
+        &self,
+        gw: &Gateway,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        mut up: Upstream,
+    ) -> Result<()> {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if !(200..300).contains(&up.status) {
+            let body = exchange::read_all(&mut up.session, ERROR_BODY_LIMIT)
+                .await
+                .unwrap_or_default();
+            let (status, body) = response::error_to_openai(up.status, &body);
+            let body = crate::redact::scrub_bytes(Bytes::from(body));
+            return send_error(
+                session,
+                ctx,
+                BackendError {
+                    status,
+                    body,
+                    retry_after: up.retry_after,
+                },
+            )
+            .await;
+        }
+        if self.stream {
+            let mut translator =
+                stream::ChunkTranslator::new(self.alias, created, self.include_usage);
+            anthropic_answer::write_sse_head(session, ctx).await?;
+            return stream_pump::pump(gw, session, ctx, &mut translator, up).await;
+        }
+        let limit = ctx.rt.config.anthropic.max_response_bytes;
+        let read =
+            exchange::unless_interrupted(gw, session, exchange::read_all(&mut up.session, limit))
+                .await;
+        let body = match read {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => return respond::error(session, ctx, &to_api_error(&e)).await,
+            Err(Interrupted::ClientGone) => {
+                ctx.error = Some("client_closed");
+                return Ok(());
+            }
+            Err(Interrupted::CutOff) => {
+                ctx.error = Some("shutdown");
+                return respond::error(session, ctx, &to_api_error(&exchange::shutdown_error()))
+                    .await;
+            }
+        };
+        let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+            let e = ApiError::BadGateway {
+                message: "the Anthropic upstream answered with a body that is not JSON".into(),
+            };
+            return respond::error(session, ctx, &e).await;
+        };
+        gw.connector
+            .release_http_session(up.session, &up.peer, up.peer.options.idle_timeout)
+            .await;
+        let completion = response::to_chat_completion(&message, self.alias, created);
+        respond::json(session, ctx, 200, &completion).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_event_errors_carry_their_status() {
+        let tgi = r#"{"error":{"message":"Input validation error: `top_p` must be > 0.0 and < 1.0","http_status_code":422}}"#;
+        let (status, body) = stream_error(tgi).expect("error");
+        assert_eq!(status, 422);
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("top_p"))
+        );
+        let sglang = r#"{"error":{"object":"error","message":"The request queue is full.","type":"SERVICE_UNAVAILABLE","param":null,"code":503}}"#;
+        assert_eq!(stream_error(sglang).map(|e| e.0), Some(503));
+        let bare = r#"{"error":{"message":"model failed to load"}}"#;
+        assert_eq!(stream_error(bare).map(|e| e.0), Some(502));
+        let chunk = r#"{"id":"x","choices":[{"delta":{"content":"hi"}}]}"#;
+        assert!(stream_error(chunk).is_none());
+        assert!(stream_error("[DONE]").is_none());
+    }
+
+    #[test]
+    fn exchange_failures_map_onto_openai_statuses() {
+        let t = |status, kind| to_api_error(&AnthropicError::new(status, kind, "m")).status();
+        assert_eq!(t(504, "timeout_error"), 504);
+        assert_eq!(t(529, "overloaded_error"), 503);
+        assert_eq!(t(400, "invalid_request_error"), 400);
+        assert_eq!(t(500, "api_error"), 502);
+    }
+}
