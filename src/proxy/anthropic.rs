@@ -15,6 +15,7 @@ use serde_json::json;
 use super::anthropic_answer as answer;
 use super::ctx::RequestCtx;
 use super::exchange::{self, Opened, Outgoing};
+use super::first_event::{self, Peeked};
 use super::{request_filter, respond};
 use crate::api::Capability;
 use crate::api::anthropic::error::from_upstream_for;
@@ -125,13 +126,32 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             Bytes::from(openai.to_string()),
         ))
     };
-    let mut up = match exchange::open(gw, session, ctx, &body_for).await {
-        Ok(Opened::Answered(up)) => up,
-        Ok(Opened::ClientGone) => {
-            ctx.error = Some("client_closed");
-            return Ok(());
+    let mut up = loop {
+        let mut up = match exchange::open(gw, session, ctx, &body_for).await {
+            Ok(Opened::Answered(up)) => up,
+            Ok(Opened::ClientGone) => {
+                ctx.error = Some("client_closed");
+                return Ok(());
+            }
+            Err(e) => return respond::anthropic_error(session, ctx, &e).await,
+        };
+        let peeks = ctx.backend().is_some_and(|b| {
+            !b.serves_anthropic_natively() && first_event::errors_inside_streams(b.config.kind)
+        });
+        if !(req.stream && peeks && (200..300).contains(&up.status)) {
+            break up;
         }
-        Err(e) => return respond::anthropic_error(session, ctx, &e).await,
+        match first_event::peek(gw, session, ctx, &mut up).await {
+            Peeked::Stream => break up,
+            Peeked::ClientGone => return Ok(()),
+            Peeked::Retry => {}
+            Peeked::Failed { status, event } => {
+                let estimate = crate::api::anthropic::count::heuristic(&req);
+                let e =
+                    from_upstream_for(status, &crate::redact::scrub_bytes(event), Some(estimate));
+                return respond::anthropic_error(session, ctx, &e).await;
+            }
+        }
     };
     let native = ctx
         .backend()

@@ -24,6 +24,9 @@ pub struct Upstream {
     pub peer: HttpPeer,
     pub status: u16,
     pub retry_after: Option<String>,
+    /// Body bytes already read (the first event of a stream, see `first_event`), to be
+    /// delivered before the rest.
+    pub peeked: Option<Bytes>,
 }
 
 /// The request for one deployment.
@@ -286,6 +289,7 @@ pub async fn open(
             peer,
             status,
             retry_after,
+            peeked: None,
         })));
     }
 }

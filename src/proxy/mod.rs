@@ -9,6 +9,7 @@ mod count_tokens;
 pub mod ctx;
 mod exchange;
 mod failure;
+mod first_event;
 mod local;
 mod openai_exchange;
 mod request_filter;

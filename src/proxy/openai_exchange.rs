@@ -19,11 +19,10 @@ use serde_json::Value;
 
 use super::ctx::RequestCtx;
 use super::exchange::{self, Interrupted, Opened, Outgoing, Upstream};
-use super::retry::{self, Failure};
+use super::first_event::{self, Peeked};
 use super::stream_pump::{self, Relay};
 use super::{anthropic_answer, respond};
 use crate::api::anthropic::AnthropicError;
-use crate::api::anthropic::sse::SseFramer;
 use crate::api::anthropic_upstream::{request as to_anthropic, response, stream};
 use crate::api::error::ApiError;
 use crate::api::{openai, upstream_error};
@@ -35,24 +34,12 @@ use crate::routing::Candidate;
 /// Bytes of a backend's error answer kept (the message is near the start).
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
-/// Bytes read while looking for the first event of a stream; a backend that sends more
-/// without completing one is relayed as it is.
-const PEEK_LIMIT: usize = 64 * 1024;
-
-/// Runtimes that report errors as the first event of a `200` stream (backends.md §2).
-fn errors_inside_streams(kind: BackendKind) -> bool {
-    matches!(
-        kind,
-        BackendKind::Tgi | BackendKind::Sglang | BackendKind::Localai
-    )
-}
-
 /// Whether this request needs the gateway's own exchange (see the module docs).
 pub fn needed(ctx: &RequestCtx) -> bool {
     let stream = ctx.client.summary.stream;
     ctx.upstream.candidates.iter().any(|c| {
         let kind = ctx.rt.backends[c.backend].config.kind;
-        kind == BackendKind::Anthropic || (stream && errors_inside_streams(kind))
+        kind == BackendKind::Anthropic || (stream && first_event::errors_inside_streams(kind))
     })
 }
 
@@ -149,31 +136,23 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) ->
         if !(200..300).contains(&up.status) {
             return relay_error(session, ctx, up).await;
         }
-        let mut first = Vec::new();
-        if summary.stream && errors_inside_streams(kind) {
-            match peek_first_event(gw, session, &mut up).await {
-                Peeked::Stream(bytes) => first = bytes,
-                Peeked::ClientGone => {
-                    ctx.error = Some("client_closed");
-                    return Ok(());
-                }
-                Peeked::Failed(failure, err) => {
-                    if let Some(backend) = ctx.backend() {
-                        if let Failure::Status(status) = failure {
-                            backend.note_status(&gw.metrics, status, None);
-                        } else {
-                            backend.note_failure(&gw.metrics, false, None);
-                        }
-                    }
-                    if retry::may_retry(ctx, failure) {
-                        retry::note_retry(&gw.metrics, ctx, failure);
-                        continue;
-                    }
-                    return send_error(session, ctx, err).await;
+        if summary.stream && first_event::errors_inside_streams(kind) {
+            match first_event::peek(gw, session, ctx, &mut up).await {
+                Peeked::Stream => {}
+                Peeked::ClientGone => return Ok(()),
+                Peeked::Retry => continue,
+                Peeked::Failed { status, event } => {
+                    let body = upstream_error::to_openai(status, &event).map_or(event, Bytes::from);
+                    let e = BackendError {
+                        status: upstream_error::openai_status(status),
+                        body: crate::redact::scrub_bytes(body),
+                        retry_after: None,
+                    };
+                    return send_error(session, ctx, e).await;
                 }
             }
         }
-        return relay(gw, session, ctx, up, first).await;
+        return relay(gw, session, ctx, up).await;
     }
 }
 
@@ -248,114 +227,17 @@ fn relayed_header(
     Ok(h)
 }
 
-/// Relays a successful OpenAI answer as it is, `first` (bytes already read) first.
+/// Relays a successful OpenAI answer as it is.
 async fn relay(
     gw: &Gateway,
     session: &mut Session,
     ctx: &mut RequestCtx,
     up: Upstream,
-    first: Vec<u8>,
 ) -> Result<()> {
     let h = relayed_header(session, ctx, &up)?;
     session.write_response_header(Box::new(h), false).await?;
     let mut relay = Relay::openai(&ctx.request_id);
-    if !first.is_empty() {
-        let first = Bytes::from(first);
-        let mut ignored = Vec::new();
-        if let Some(chunk) = stream_pump::Shaper::feed(&mut relay, first, &mut ignored) {
-            session.write_response_body(Some(chunk), false).await?;
-        }
-    }
     stream_pump::pump(gw, session, ctx, &mut relay, up).await
-}
-
-/// What the first event of a stream said.
-enum Peeked {
-    /// Not an error: the bytes read so far, to be relayed before the rest.
-    Stream(Vec<u8>),
-    /// An error event, or the stream failed before one: the failure, and the answer to
-    /// give if it is not retried.
-    Failed(Failure, BackendError),
-    ClientGone,
-}
-
-/// Reads until the first complete `data:` event and looks at it.
-async fn peek_first_event(gw: &Gateway, session: &mut Session, up: &mut Upstream) -> Peeked {
-    let mut read = Vec::new();
-    let mut framer = SseFramer::with_limit(PEEK_LIMIT);
-    loop {
-        let next = exchange::unless_interrupted(gw, session, up.session.read_response_body());
-        let chunk = match next.await {
-            Err(Interrupted::ClientGone) => return Peeked::ClientGone,
-            // The pump reports the cut-off with the stream's own error event.
-            Err(Interrupted::CutOff) => return Peeked::Stream(read),
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => return Peeked::Stream(read),
-            Ok(Err(e)) => {
-                let timeout = matches!(e.etype(), pingora::ErrorType::ReadTimedout);
-                let (failure, status, message) = if timeout {
-                    (Failure::Timeout, 504, "the backend sent no event in time")
-                } else {
-                    (
-                        Failure::Reset,
-                        502,
-                        "the backend closed the stream before its first event",
-                    )
-                };
-                let err = ApiError::BadGateway {
-                    message: message.into(),
-                };
-                return Peeked::Failed(
-                    failure,
-                    BackendError {
-                        status,
-                        body: Bytes::from(err.to_openai_body()),
-                        retry_after: None,
-                    },
-                );
-            }
-        };
-        read.extend_from_slice(&chunk);
-        let mut first: Option<String> = None;
-        let fed = framer.feed(&chunk, &mut |e| {
-            if first.is_none() {
-                first = Some(e.to_owned());
-            }
-        });
-        if let Some(event) = first {
-            return match stream_error(&event) {
-                Some((status, body)) => Peeked::Failed(
-                    Failure::Status(status),
-                    BackendError {
-                        status: upstream_error::openai_status(status),
-                        body: crate::redact::scrub_bytes(Bytes::from(body)),
-                        retry_after: None,
-                    },
-                ),
-                None => Peeked::Stream(read),
-            };
-        }
-        if fed.is_err() || read.len() > PEEK_LIMIT {
-            return Peeked::Stream(read);
-        }
-    }
-}
-
-/// The status and OpenAI error body for a first event that is an error: TGI puts the
-/// status in `http_status_code`, SGLang and LocalAI in `code`; without one it is a 502.
-fn stream_error(event: &str) -> Option<(u16, Vec<u8>)> {
-    let v: Value = serde_json::from_str(event).ok()?;
-    let error = v.get("error")?;
-    let status = ["http_status_code", "code"]
-        .iter()
-        .filter_map(|k| error.get(*k))
-        .find_map(|c| c.as_u64().or_else(|| c.as_str()?.parse().ok()))
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (400..600).contains(c))
-        .unwrap_or(502);
-    let body = upstream_error::to_openai(status, event.as_bytes())
-        .unwrap_or_else(|| event.as_bytes().to_vec());
-    Some((status, body))
 }
 
 /// An Anthropic answer for an OpenAI client.
@@ -433,26 +315,6 @@ impl Translated<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn first_event_errors_carry_their_status() {
-        let tgi = r#"{"error":{"message":"Input validation error: `top_p` must be > 0.0 and < 1.0","http_status_code":422}}"#;
-        let (status, body) = stream_error(tgi).expect("error");
-        assert_eq!(status, 422);
-        let v: Value = serde_json::from_slice(&body).expect("json");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("top_p"))
-        );
-        let sglang = r#"{"error":{"object":"error","message":"The request queue is full.","type":"SERVICE_UNAVAILABLE","param":null,"code":503}}"#;
-        assert_eq!(stream_error(sglang).map(|e| e.0), Some(503));
-        let bare = r#"{"error":{"message":"model failed to load"}}"#;
-        assert_eq!(stream_error(bare).map(|e| e.0), Some(502));
-        let chunk = r#"{"id":"x","choices":[{"delta":{"content":"hi"}}]}"#;
-        assert!(stream_error(chunk).is_none());
-        assert!(stream_error("[DONE]").is_none());
-    }
 
     #[test]
     fn exchange_failures_map_onto_openai_statuses() {

@@ -169,8 +169,16 @@ fn spawn_reader(
     let connector = std::sync::Arc::clone(&gw.connector);
     let reader = tokio::spawn(async move {
         let Upstream {
-            mut session, peer, ..
+            mut session,
+            peer,
+            peeked,
+            ..
         } = up;
+        if let Some(first) = peeked
+            && tx.send(Ok(Some(first))).await.is_err()
+        {
+            return;
+        }
         loop {
             match session.read_response_body().await {
                 Ok(Some(chunk)) => {

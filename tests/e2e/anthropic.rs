@@ -276,23 +276,30 @@ async fn stream_ends_with_error(kind: Kind, reply: Reply) -> Value {
     data
 }
 
+/// TGI and SGLang report errors as the first event of a 200 stream; the gateway reads it
+/// before committing a status, so the client gets a real Anthropic error answer.
+async fn first_event_error(kind: Kind, reply: Reply) -> (u16, Value) {
+    let (backend, gw) = setup(kind, "").await;
+    backend.push(reply);
+    let r = post(&gw, "/v1/messages", &request(true), &[]).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("a JSON error, not a stream"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tgi_error_inside_a_200_stream_is_an_error_event() {
+async fn errors_in_the_first_event_of_a_200_stream_are_http_errors() {
     let err = data(
         &json!({"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096", "error_type": "validation"}),
     );
-    let d = stream_ends_with_error(Kind::Tgi, Reply::sse(vec![err])).await;
+    let (status, d) = first_event_error(Kind::Tgi, Reply::sse(vec![err])).await;
+    assert_eq!(status, 400, "{d}");
     assert_eq!(d["type"], "error");
-    assert!(
-        d["error"]["message"]
-            .as_str()
-            .expect("message")
-            .contains("max_new_tokens")
-    );
+    assert_eq!(d["error"]["type"], "invalid_request_error", "{d}");
     let sglang = data(
         &json!({"error": {"object": "error", "message": "queue full", "type": "ServiceUnavailable", "code": 503}}),
     );
-    let d = stream_ends_with_error(Kind::Sglang, Reply::sse(vec![sglang, done()])).await;
+    let (status, d) = first_event_error(Kind::Sglang, Reply::sse(vec![sglang, done()])).await;
+    assert_eq!(status, 529, "{d}");
     assert_eq!(d["error"]["type"], "overloaded_error");
 }
 

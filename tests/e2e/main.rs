@@ -18,3 +18,4 @@ mod retries;
 mod routing_failover;
 mod sdk;
 mod soak;
+mod stream_errors;
