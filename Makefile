@@ -58,14 +58,15 @@ soak:
 	SOAK_REQUESTS=$(SOAK_REQUESTS) $(CARGO) test --release --test e2e soak -- --ignored --nocapture
 
 ## Build the fuzz targets and run each briefly, seeded with the golden vectors: the stream
-## translator and the request translation must never panic. cargo-fuzz needs nightly
+## translators and the request translations (both directions) must never panic. cargo-fuzz needs nightly
 ## flags; RUSTC_BOOTSTRAP lets the one stable toolchain accept them.
 FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := stream_translator anthropic_request chunk_translator openai_request
 fuzz: fuzz-tools
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O
-	@mkdir -p fuzz/corpus/stream_translator fuzz/corpus/anthropic_request
-	@python3 fuzz/seed_corpus.py tests/fixtures/vectors fuzz/corpus
-	cd fuzz && set -o pipefail && for t in stream_translator anthropic_request; do \
+	@mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
+	@python3 fuzz/seed_corpus.py tests/fixtures/vectors fuzz/corpus tests/fixtures/reverse_vectors
+	cd fuzz && set -o pipefail && for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
 	    | grep -E 'number_of_executed_units|panicked|ERROR|SUMMARY' || exit 1; \

@@ -112,9 +112,14 @@ pub fn error_to_openai(status: u16, body: &[u8]) -> (u16, Vec<u8>) {
         (s, _) if s < 500 => (message, "invalid_request_error"),
         _ => (message, "server_error"),
     };
+    // OpenAI's own code for an input over the context window, which clients act on.
+    let code = if status == 400 && message.starts_with("prompt is too long") {
+        "context_length_exceeded".to_owned()
+    } else {
+        kind.unwrap_or_else(|| "upstream_error".into())
+    };
     let envelope = json!({"error": {
-        "message": message, "type": openai_type, "param": null,
-        "code": kind.unwrap_or_else(|| "upstream_error".into()),
+        "message": message, "type": openai_type, "param": null, "code": code,
     }});
     (openai_status, envelope.to_string().into_bytes())
 }

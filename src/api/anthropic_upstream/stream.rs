@@ -88,10 +88,15 @@ impl ChunkTranslator {
     /// Ends the stream with an OpenAI error event (the upstream failed, or the gateway is
     /// shutting down).
     pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        self.fail_with(message, "upstream_error", out);
+    }
+
+    /// [`Self::fail`] with `code` (an Anthropic error type, when it sent one).
+    fn fail_with(&mut self, message: &str, code: &str, out: &mut Vec<u8>) {
         if self.finished {
             return;
         }
-        let e = json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_error"}});
+        let e = json!({"error": {"message": message, "type": "server_error", "param": null, "code": code}});
         write(&e, out);
         self.finished = true;
     }
@@ -129,6 +134,8 @@ impl ChunkTranslator {
                 "thinking_delta" => {
                     self.chunk(json!({"reasoning_content": delta["thinking"]}), None, out);
                 }
+                // Anthropic opens every tool input with an empty fragment: nothing to send.
+                "input_json_delta" if delta["partial_json"] == "" => {}
                 "input_json_delta" => {
                     let block = event["index"].as_u64().unwrap_or(0);
                     if let Some(index) = self.tools.get(&block) {
@@ -161,11 +168,10 @@ impl ChunkTranslator {
                 self.finished = true;
             }
             "error" => {
-                let message = event["error"]["message"]
-                    .as_str()
-                    .unwrap_or("upstream error")
-                    .to_owned();
-                self.fail(&message, out);
+                let error = &event["error"];
+                let message = error["message"].as_str().unwrap_or("upstream error");
+                let code = error["type"].as_str().unwrap_or("upstream_error");
+                self.fail_with(message, code, out);
             }
             // `ping`, `content_block_stop`, and event types added later.
             _ => {}
