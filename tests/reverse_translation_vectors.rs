@@ -99,10 +99,20 @@ fn stream_vectors_at_every_split() {
         let sse = input["anthropic_sse"].as_str().expect("sse").as_bytes();
         let whole = translate(input, &[sse]);
         let bytewise: Vec<&[u8]> = sse.chunks(1).collect();
-        assert_eq!(translate(input, &bytewise), whole, "{}: one byte at a time", v["id"]);
+        assert_eq!(
+            translate(input, &bytewise),
+            whole,
+            "{}: one byte at a time",
+            v["id"]
+        );
         for cut in 0..=sse.len() {
             let (a, b) = sse.split_at(cut);
-            assert_eq!(translate(input, &[a, b]), whole, "{}: split at {cut}", v["id"]);
+            assert_eq!(
+                translate(input, &[a, b]),
+                whole,
+                "{}: split at {cut}",
+                v["id"]
+            );
         }
         // Expected as the list of `data:` payloads, parsed where they are JSON, so the
         // vector reads as the chunks a client gets.

@@ -368,3 +368,40 @@ async fn an_overloaded_anthropic_falls_back_to_an_openai_alias_and_back() {
     gw.wait_metric("llmgate_fallbacks_total{fallback=\"gpt\",model=\"claude\"} 3")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_is_forwarded_at_once_and_a_leaving_client_closes_the_upstream() {
+    let anthropic = MockBackend::start(Kind::Anthropic, "claude-sonnet-4-5").await;
+    let gw = started(&anthropic, "").await;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    anthropic.push(Reply::Sse {
+        events: anthropic_api::stream("claude-sonnet-4-5", &json!({}), false, 3),
+        delay: Duration::ZERO,
+        gate: Some(std::sync::Arc::clone(&gate)), // the last event waits: never released
+        split: true,
+        truncate: false,
+    });
+    let stream = r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = post_with_key(&gw, "/v1/chat/completions", stream).await;
+    assert_eq!(r.status(), 200);
+    let mut reader = EventReader::new(r);
+    // Every text delta arrives while the upstream is still holding its last event.
+    let mut text = String::new();
+    while text != "Hello from Anthropic" {
+        let event = reader
+            .next()
+            .await
+            .expect("an event before the upstream ends");
+        let chunk: Value = serde_json::from_str(event.trim_start_matches("data: ")).expect("json");
+        text.push_str(
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or(""),
+        );
+    }
+    let left = std::time::Instant::now();
+    drop(reader);
+    let closed = anthropic.wait_closed_early(crate::harness::PROMPTLY).await;
+    assert!(closed.duration_since(left) < Duration::from_secs(2));
+    gw.wait_metric("llmgate_inflight_requests 0").await;
+}

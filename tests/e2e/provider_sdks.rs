@@ -1,7 +1,8 @@
 //! The official `openai` and `anthropic` SDKs against a `model_list` gateway whose
 //! providers are scripted backends bound to each provider shape: OpenAI-compatible
-//! (`groq/`), root-path (`perplexity/`), Azure OpenAI (`azure/`) and a local runtime
-//! (`vllm/`), behind the master key.
+//! (`groq/`), root-path (`perplexity/`), Azure OpenAI (`azure/`), Azure AI Foundry
+//! (`azure_ai/`), Anthropic (`anthropic/`, translated for the OpenAI SDK, native for the
+//! Anthropic SDK) and a local runtime (`vllm/`), behind the master key.
 
 use serde_json::{Value, json};
 
@@ -26,6 +27,8 @@ async fn both_sdks_work_through_every_provider_shape() {
     let perplexity = MockBackend::start(Kind::Openai, "sonar").await;
     let azure = MockBackend::start(Kind::Openai, "gpt4o-prod").await;
     let vllm = MockBackend::start(Kind::Vllm, "org/Local").await;
+    let foundry = MockBackend::start(Kind::Openai, "Llama-3.3-70B").await;
+    let anthropic = MockBackend::start(Kind::Anthropic, "claude-sonnet-4-5").await;
     let azure_chat = "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21";
     for (backend, path, model, text) in [
         (
@@ -36,6 +39,12 @@ async fn both_sdks_work_through_every_provider_shape() {
         ),
         (&perplexity, "/chat/completions", "sonar", "from perplexity"),
         (&azure, azure_chat, "gpt4o-prod", "from azure"),
+        (
+            &foundry,
+            "/models/chat/completions?api-version=2024-05-01-preview",
+            "Llama-3.3-70B",
+            "from foundry",
+        ),
     ] {
         backend.fix(path, answer(model, text));
     }
@@ -45,13 +54,17 @@ async fn both_sdks_work_through_every_provider_shape() {
   - {{model_name: search, params: {{model: perplexity/sonar, api_base: 'http://{}', api_key: pplx-1}}}}
   - {{model_name: gpt-4o, params: {{model: azure/gpt4o-prod, api_base: 'http://{}', api_key: az-1}}}}
   - {{model_name: local, params: {{model: vllm/org/Local, api_base: '{}'}}}}
+  - {{model_name: foundry, params: {{model: azure_ai/Llama-3.3-70B, api_base: 'http://{}/models', api_key: fdry-1}}}}
+  - {{model_name: claude, params: {{model: anthropic/claude-sonnet-4-5, api_base: '{}', api_key: sk-ant-1}}}}
 general_settings:
   master_key: sk-master-1
 ",
         groq.addr,
         perplexity.addr,
         azure.addr,
-        vllm.url()
+        vllm.url(),
+        foundry.addr,
+        anthropic.url()
     );
     // Perplexity serves at the root of its api_base: no /v1 is added.
     let gw = TestGateway::start(&yaml).await;
@@ -63,6 +76,8 @@ general_settings:
         ("fast", "from groq"),
         ("search", "from perplexity"),
         ("gpt-4o", "from azure"),
+        ("foundry", "from foundry"),
+        ("claude", "Hello from Anthropic"),
     ] {
         let out = sdk(
             "openai_client.py",
@@ -96,7 +111,10 @@ general_settings:
         })
         .unwrap_or_default();
     ids.sort();
-    assert_eq!(ids, ["fast", "gpt-4o", "local", "search"]);
+    assert_eq!(
+        ids,
+        ["claude", "fast", "foundry", "gpt-4o", "local", "search"]
+    );
     let out = sdk(
         "anthropic_client.py",
         "create",
@@ -105,6 +123,14 @@ general_settings:
     .await;
     assert_eq!(out["ok"], true, "{out}");
     assert_eq!(out["message"]["content"][0]["text"], "from azure");
+    let out = sdk(
+        "anthropic_client.py",
+        "stream",
+        json!({"model": "claude", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["message"]["content"][0]["text"], "Hello from Anthropic");
     let wrong = run_script(
         &python,
         "openai_client.py",
