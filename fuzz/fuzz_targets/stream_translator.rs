@@ -4,6 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+mod pieces;
 use llmgate::api::anthropic::request::{self, Endpoint};
 use llmgate::api::anthropic::stream::{IdSource, StreamTranslator};
 use llmgate::api::anthropic::Options;
@@ -27,22 +29,13 @@ fn run(data: &[u8], cuts: &[usize], buffered: bool) -> Vec<u8> {
     };
     let mut t = StreamTranslator::new(&req, buffered, "req_x".into(), ids());
     let mut out = Vec::new();
-    let mut start = 0;
-    for &cut in cuts {
-        let end = cut.min(data.len()).max(start);
-        t.feed(&data[start..end], &mut out);
-        start = end;
-    }
-    t.feed(&data[start..], &mut out);
+    pieces::feed_in_pieces(data, cuts, |piece| t.feed(piece, &mut out));
     t.finish(&mut out);
     out
 }
 
 fuzz_target!(|input: &[u8]| {
-    let (control, data) = input.split_at(input.len().min(8));
-    let buffered = control.first().is_some_and(|b| b & 1 == 1);
-    let mut cuts: Vec<usize> = control.iter().skip(1).map(|b| *b as usize * data.len().max(1) / 256).collect();
-    cuts.sort_unstable();
+    let (buffered, cuts, data) = pieces::split_input(input);
     let whole = run(data, &[], buffered);
     let chunked = run(data, &cuts, buffered);
     assert_eq!(whole, chunked, "output depends on chunking");
