@@ -8,6 +8,7 @@ pub mod models;
 pub mod openai;
 pub mod sse_tail;
 pub mod upstream_error;
+pub mod usage;
 
 /// Which error/envelope dialect a client speaks on a given route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +81,14 @@ impl Route {
             _ if path.len() > MODEL_PREFIX.len() && path.starts_with(MODEL_PREFIX) => Route::Model,
             _ => Route::NotFound,
         }
+    }
+
+    /// Routes that reach a model (what the inference metrics count).
+    pub fn is_inference(self) -> bool {
+        matches!(
+            self,
+            Route::ChatCompletions | Route::Completions | Route::Embeddings | Route::Messages
+        )
     }
 
     /// The bounded label used for metrics and logs: a template, never the raw client path.

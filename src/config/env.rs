@@ -199,6 +199,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             health_check: file::HealthCheck::default(),
             capabilities: file::CapabilityOverrides::default(),
             anthropic: file::AnthropicMode::default(),
+            stream_usage: None,
             tls_ca_file: None,
             api_version: None,
             root_path: false,

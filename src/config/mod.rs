@@ -297,6 +297,8 @@ pub struct BackendConfig {
     pub health: HealthSettings,
     pub capabilities: CapabilityOverrides,
     pub anthropic: AnthropicMode,
+    /// Add `stream_options.include_usage` to streams that lack it (for token metrics).
+    pub stream_usage: bool,
     /// DER certificates trusted for this backend's TLS instead of the system store.
     pub tls_ca: Option<Arc<[Vec<u8>]>>,
     /// `api-version` for the Azure kinds.

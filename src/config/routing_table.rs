@@ -175,6 +175,17 @@ pub(super) fn backends(
             },
             capabilities: b.capabilities,
             anthropic: b.anthropic,
+            stream_usage: b.stream_usage.unwrap_or(matches!(
+                b.kind,
+                BackendKind::Vllm
+                    | BackendKind::Llamacpp
+                    | BackendKind::Sglang
+                    | BackendKind::Ollama
+                    | BackendKind::Tgi
+                    | BackendKind::Localai
+                    | BackendKind::Lmstudio
+                    | BackendKind::Azure
+            )),
             tls_ca,
             api_version: match b.kind {
                 BackendKind::Azure => {

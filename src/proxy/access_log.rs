@@ -74,6 +74,7 @@ pub fn record(gw: &Gateway, session: &Session, e: Option<&Error>, ctx: &mut Requ
         status,
         elapsed.as_secs_f64(),
     );
+    super::meter::record(gw, ctx, status);
     let target = session
         .req_header()
         .uri

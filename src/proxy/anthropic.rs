@@ -188,7 +188,12 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             exchange::unless_interrupted(gw, session, exchange::read_all(&mut up.session, limit))
                 .await;
         let body = match read {
-            Ok(body) => body,
+            Ok(body) => {
+                if let Ok(b) = &body {
+                    ctx.meter.upstream_chunk(b);
+                }
+                body
+            }
             Err(exchange::Interrupted::ClientGone) => {
                 ctx.error = Some("client_closed");
                 return Ok(());

@@ -50,6 +50,10 @@ pub struct Upstream {
     pub error_body: Option<BytesMut>,
     /// How the body passed to the client so far ends, to end it cleanly on failure.
     pub tail: crate::api::sse_tail::SseTail,
+    /// The gateway asked this attempt's backend for stream usage the client did not ask
+    /// for: the usage chunk is removed on the way out.
+    pub asked_for_usage: bool,
+    pub usage_dropper: Option<crate::api::usage::UsageChunkDropper>,
 }
 
 /// Guards released when the context drops.
@@ -89,6 +93,8 @@ pub struct RequestCtx {
     /// Response bytes kept for the access log, only with `log_prompts: true`.
     pub captured_response: Option<BytesMut>,
     pub guards: Guards,
+    /// Timings and usage for the inference metrics.
+    pub meter: super::meter::Meter,
 }
 
 impl Drop for RequestCtx {
@@ -114,6 +120,7 @@ impl RequestCtx {
             logged: false,
             captured_response: None,
             guards: Guards::default(),
+            meter: super::meter::Meter::default(),
         }
     }
 

@@ -216,6 +216,7 @@ pub async fn open(
         up.set_write_timeout(Some(backend.config.write_timeout));
         let header = request_header(session, backend, &candidate, &outgoing, ctx)
             .map_err(|e| AnthropicError::api(e.to_string()))?;
+        ctx.meter.upstream_sent();
         let sent = async {
             up.write_request_header(Box::new(header)).await?;
             up.write_request_body(outgoing.body, true).await?;
@@ -283,6 +284,9 @@ pub async fn open(
                 format!("backend `{}` answered {status}", backend.name()),
             );
             continue;
+        }
+        if (200..300).contains(&status) {
+            ctx.meter.answer_started(ctx.client.summary.stream);
         }
         return Ok(Opened::Answered(Box::new(Upstream {
             session: up,

@@ -262,7 +262,15 @@ pub async fn fail_to_proxy(
             }
         }
         Some(true) => {
-            let mut event = ctx.upstream.tail.terminator().to_vec();
+            // An event the usage filter was completing goes out first, as it came.
+            let held = ctx
+                .upstream
+                .usage_dropper
+                .as_mut()
+                .and_then(crate::api::usage::UsageChunkDropper::finish);
+            let mut event = held.map(|h| h.to_vec()).unwrap_or_default();
+            ctx.upstream.tail.push(&event);
+            event.extend_from_slice(ctx.upstream.tail.terminator());
             event.extend_from_slice(b"data: ");
             event.extend_from_slice(&payload.body);
             event.extend_from_slice(b"\n\n");

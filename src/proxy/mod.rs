@@ -11,6 +11,7 @@ mod exchange;
 mod failure;
 mod first_event;
 mod local;
+mod meter;
 mod openai_exchange;
 mod request_filter;
 mod respond;
@@ -91,6 +92,7 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.meter.upstream_sent();
         upstream::request_header(session, upstream_request, ctx)
     }
 

@@ -21,11 +21,11 @@ use super::ctx::RequestCtx;
 use super::exchange::{self, Interrupted, Opened, Outgoing, Upstream};
 use super::first_event::{self, Peeked};
 use super::stream_pump::{self, Relay};
-use super::{anthropic_answer, respond};
+use super::{anthropic_answer, respond, upstream};
 use crate::api::anthropic::AnthropicError;
 use crate::api::anthropic_upstream::{request as to_anthropic, response, stream};
 use crate::api::error::ApiError;
-use crate::api::{openai, upstream_error};
+use crate::api::{openai, upstream_error, usage};
 use crate::backends::Backend;
 use crate::config::BackendKind;
 use crate::proxy::Gateway;
@@ -85,6 +85,10 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) ->
         .and_then(|v| v.pointer("/stream_options/include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // Whether an attempt on a backend asks for stream usage the client did not ask for
+    // (then its usage chunk is removed on the way out).
+    let usage_applies = upstream::stream_usage_applies(ctx) && usage::lacks_stream_options(&body);
+    let asks_usage = |b: &Backend| usage_applies && b.config.stream_usage;
     let body_for = |c: &Candidate, b: &Backend| {
         let model = c.upstream_model.as_deref().unwrap_or(&alias);
         if b.config.kind == BackendKind::Anthropic {
@@ -96,10 +100,13 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) ->
                 Bytes::from(messages.to_string()),
             ));
         }
-        let body = match &c.upstream_model {
+        let mut body = match &c.upstream_model {
             Some(m) => openai::with_model(&body, &summary, m),
             None => body.clone(),
         };
+        if asks_usage(b) {
+            body = usage::with_stream_usage(&body).unwrap_or(body);
+        }
         Ok(Outgoing {
             suffix,
             body,
@@ -152,7 +159,8 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) ->
                 }
             }
         }
-        return relay(gw, session, ctx, up).await;
+        let drop_usage = ctx.backend().is_some_and(&asks_usage);
+        return relay(gw, session, ctx, up, drop_usage).await;
     }
 }
 
@@ -233,10 +241,11 @@ async fn relay(
     session: &mut Session,
     ctx: &mut RequestCtx,
     up: Upstream,
+    drop_usage: bool,
 ) -> Result<()> {
     let h = relayed_header(session, ctx, &up)?;
     session.write_response_header(Box::new(h), false).await?;
-    let mut relay = Relay::openai(&ctx.request_id);
+    let mut relay = Relay::openai(&ctx.request_id).dropping_usage_chunks(drop_usage);
     stream_pump::pump(gw, session, ctx, &mut relay, up).await
 }
 
@@ -286,7 +295,10 @@ impl Translated<'_> {
             exchange::unless_interrupted(gw, session, exchange::read_all(&mut up.session, limit))
                 .await;
         let body = match read {
-            Ok(Ok(body)) => body,
+            Ok(Ok(body)) => {
+                ctx.meter.upstream_chunk(&body);
+                body
+            }
             Ok(Err(e)) => return respond::error(session, ctx, &to_api_error(&e)).await,
             Err(Interrupted::ClientGone) => {
                 ctx.error = Some("client_closed");

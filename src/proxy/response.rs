@@ -9,6 +9,7 @@ use pingora::prelude::{Error, ErrorType, Result, Session};
 use super::ctx::RequestCtx;
 use super::retry::{self, Failure};
 use crate::api::upstream_error;
+use crate::api::usage::UsageChunkDropper;
 use crate::proxy::Gateway;
 
 /// An upstream answer worth retrying (429/503, or any 5xx when retries or fallbacks are
@@ -48,6 +49,12 @@ pub fn upstream_response(gw: &Gateway, resp: &ResponseHeader, ctx: &mut RequestC
         );
     }
     ctx.upstream.status = Some(status);
+    if (200..300).contains(&status) {
+        ctx.meter.answer_started(ctx.client.summary.stream);
+        if ctx.upstream.asked_for_usage {
+            ctx.upstream.usage_dropper = Some(UsageChunkDropper::default());
+        }
+    }
     if status >= 400 && error_body_is_rewritable(resp) {
         ctx.upstream.error_body = Some(BytesMut::new());
     }
@@ -98,6 +105,16 @@ pub fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Re
         };
         // A backend may quote the key it was sent ("Incorrect API key provided: ...").
         *body = Some(crate::redact::scrub_bytes(answer));
+    }
+    if let Some(chunk) = body.as_deref() {
+        ctx.meter.upstream_chunk(chunk);
+    }
+    if let Some(dropper) = ctx.upstream.usage_dropper.as_mut() {
+        let kept = body.take().map(|chunk| dropper.filter(chunk));
+        *body = match (kept, end_of_stream.then(|| dropper.finish()).flatten()) {
+            (Some(kept), Some(rest)) => Some([kept, rest].concat().into()),
+            (kept, rest) => kept.or(rest),
+        };
     }
     if let Some(chunk) = body.as_deref() {
         ctx.upstream.tail.push(chunk);

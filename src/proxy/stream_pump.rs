@@ -18,6 +18,7 @@ use crate::api::anthropic::AnthropicError;
 use crate::api::anthropic::stream::{Phase, StreamTranslator};
 use crate::api::anthropic_upstream::stream::ChunkTranslator;
 use crate::api::sse_tail::SseTail;
+use crate::api::usage::UsageChunkDropper;
 use crate::proxy::Gateway;
 
 /// What the pump needs from a translator (or from a plain relay).
@@ -45,6 +46,8 @@ pub(super) trait Shaper: Send {
 pub(super) struct Relay {
     tail: SseTail,
     finished: bool,
+    /// Removes the usage chunk the gateway asked for and the client did not.
+    usage_dropper: Option<UsageChunkDropper>,
     error_event: fn(&AnthropicError, &str) -> Vec<u8>,
     request_id: String,
 }
@@ -60,10 +63,18 @@ impl Relay {
         Relay::new(request_id, |e, _| openai_error_event(e))
     }
 
+    /// Removes the usage-only chunk from the stream (the gateway asked for it).
+    #[must_use]
+    pub fn dropping_usage_chunks(mut self, drop: bool) -> Relay {
+        self.usage_dropper = drop.then(UsageChunkDropper::default);
+        self
+    }
+
     fn new(request_id: &str, error_event: fn(&AnthropicError, &str) -> Vec<u8>) -> Relay {
         Relay {
             tail: SseTail::default(),
             finished: false,
+            usage_dropper: None,
             error_event,
             request_id: request_id.to_owned(),
         }
@@ -72,17 +83,37 @@ impl Relay {
 
 impl Shaper for Relay {
     fn feed(&mut self, chunk: Bytes, _out: &mut Vec<u8>) -> Option<Bytes> {
+        let chunk = match self.usage_dropper.as_mut() {
+            Some(dropper) => dropper.filter(chunk),
+            None => chunk,
+        };
         self.tail.push(&chunk);
-        Some(chunk)
+        (!chunk.is_empty()).then_some(chunk)
     }
 
-    fn finish(&mut self, _out: &mut Vec<u8>) {
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if let Some(rest) = self
+            .usage_dropper
+            .as_mut()
+            .and_then(UsageChunkDropper::finish)
+        {
+            out.extend_from_slice(&rest);
+        }
         self.finished = true;
     }
 
     fn fail(&mut self, err: AnthropicError, out: &mut Vec<u8>) {
         if self.finished {
             return;
+        }
+        // An event the usage filter was completing goes out first, as it came.
+        if let Some(held) = self
+            .usage_dropper
+            .as_mut()
+            .and_then(UsageChunkDropper::finish)
+        {
+            self.tail.push(&held);
+            out.extend_from_slice(&held);
         }
         out.extend_from_slice(self.tail.terminator());
         out.extend_from_slice(&(self.error_event)(&err, &self.request_id));
@@ -236,7 +267,10 @@ async fn run(
         let mut pass = None;
         tokio::select! {
             msg = rx.recv() => match msg {
-                Some(Ok(Some(chunk))) => pass = shaper.feed(chunk, &mut out),
+                Some(Ok(Some(chunk))) => {
+                    ctx.meter.upstream_chunk(&chunk);
+                    pass = shaper.feed(chunk, &mut out);
+                }
                 Some(Ok(None)) | None => shaper.finish(&mut out),
                 Some(Err(e)) => {
                     let err = if matches!(e.etype(), pingora::ErrorType::ReadTimedout) {

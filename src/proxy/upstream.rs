@@ -7,7 +7,7 @@ use pingora::prelude::{Error, ErrorType, HttpPeer, Result, Session};
 
 use super::ctx::RequestCtx;
 use super::retry;
-use crate::api::openai;
+use crate::api::{openai, usage};
 use crate::proxy::Gateway;
 
 /// Marks an attempt that failed before any address could be used.
@@ -41,6 +41,18 @@ pub async fn peer(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
             Some(model) => openai::with_model(body, &ctx.client.summary, model),
             None => body.clone(),
         });
+    ctx.upstream.asked_for_usage = false;
+    ctx.upstream.usage_dropper = None;
+    if let Some(with_usage) = ctx
+        .upstream
+        .body
+        .as_ref()
+        .filter(|_| stream_usage_applies(ctx) && backend.config.stream_usage)
+        .and_then(usage::with_stream_usage)
+    {
+        ctx.upstream.body = Some(with_usage);
+        ctx.upstream.asked_for_usage = true;
+    }
     // The previous attempt's guard (if any) is released here.
     ctx.guards.backend = Some(backend.track_inflight());
     let Some(addr) = backend.ensure_addr().await else {
@@ -52,6 +64,16 @@ pub async fn peer(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         return Err(e);
     };
     Ok(Box::new(backend.peer(addr)))
+}
+
+/// Whether the request is a stream that may be asked for its usage (chat and legacy
+/// completions); each backend's `stream_usage` then decides.
+pub fn stream_usage_applies(ctx: &RequestCtx) -> bool {
+    ctx.client.summary.stream
+        && matches!(
+            ctx.route(),
+            crate::api::Route::ChatCompletions | crate::api::Route::Completions
+        )
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never go upstream; nor do client credentials, in

@@ -10,6 +10,7 @@ mod azure;
 mod example_files;
 mod failing_backends;
 mod hostile_clients;
+mod inference_metrics;
 mod local_endpoints;
 mod model_list;
 mod openai_passthrough;

@@ -76,6 +76,12 @@ pub struct Backend {
     /// (`auto`).
     #[serde(default, deserialize_with = "interpolate::typed")]
     pub anthropic: AnthropicMode,
+    /// Ask for `stream_options.include_usage` on streams whose client did not, so token
+    /// metrics see every stream (the extra usage chunk is removed before the client sees
+    /// it). Default: on for the local runtimes and Azure, off for `openai` (hosted APIs
+    /// differ) and the kinds that do not speak OpenAI streams.
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub stream_usage: Option<bool>,
     /// For `https://` backends signed by a private CA: a PEM bundle trusted for this
     /// backend instead of the system store. Relative paths are relative to the config file.
     #[serde(default, deserialize_with = "interpolate::opt_string")]

@@ -13,6 +13,8 @@ use prometheus::{
 
 use crate::backends::HealthState;
 
+pub mod inference;
+
 /// Latency buckets spanning a cached health check to a long non-streaming generation.
 const DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
@@ -53,6 +55,7 @@ pub struct Metrics {
     client_cancelled: IntCounter,
     retries: IntCounterVec,
     fallbacks: IntCounterVec,
+    pub inference: inference::Inference,
 }
 
 /// Every `reason` of `retries_total`.
@@ -220,7 +223,9 @@ impl Metrics {
         for reason in RETRY_REASONS {
             retries.with_label_values(&[reason]);
         }
+        let inference = inference::Inference::register(&registry);
         Metrics {
+            inference,
             registry,
             started: Instant::now(),
             requests,
