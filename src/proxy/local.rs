@@ -37,7 +37,9 @@ pub async fn serve(
         Route::Readyz => readyz(gw, session, ctx).await,
         Route::Health => {
             let body = health(gw, ctx);
-            respond::json(session, ctx, 200, &body).await
+            // 503 when nothing can be served: what the earlier gateway's probe meant.
+            let code = if body["backend_ok"] == true { 200 } else { 503 };
+            respond::json(session, ctx, code, &body).await
         }
         Route::Metrics => metrics(gw, session, ctx).await,
         _ => {
@@ -97,9 +99,17 @@ fn health(gw: &Gateway, ctx: &RequestCtx) -> Value {
             })
         })
         .collect();
-    let (ready, _) = ctx.rt.readiness();
+    let (ready, models) = ctx.rt.readiness();
+    // Usable: at least one served model (or the default backend) has a ready deployment.
+    let backend_ok = models.values().any(|r| *r);
     json!({
-        "status": if ready { "ok" } else { "degraded" },
+        "status": match (ready, backend_ok) {
+            (true, _) => "ok",
+            (false, true) => "degraded",
+            (false, false) => "unavailable",
+        },
+        "backend_ok": backend_ok,
+        "models_ready": models,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": gw.metrics.uptime_seconds(),
         "generation": ctx.rt.generation,

@@ -21,12 +21,11 @@ async fn readyz_follows_llamacpp_loading_and_health_has_detail() {
     assert_eq!(v["status"], "not_ready");
     assert_eq!(v["models"]["m"], false);
 
-    let health: Value = reqwest::get(gw.url("/health"))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+    let resp = reqwest::get(gw.url("/health")).await.expect("health");
+    assert_eq!(resp.status(), 503, "no served model has a usable backend");
+    let health: Value = resp.json().await.expect("json");
+    assert_eq!(health["backend_ok"], false);
+    assert_eq!(health["status"], "unavailable");
     let b = &health["backends"][0];
     assert_eq!(b["kind"], "llama.cpp llama-server");
     assert_eq!(b["url"], llama.url());
@@ -55,6 +54,13 @@ async fn readyz_follows_llamacpp_loading_and_health_has_detail() {
             .expect("livez")
             .status(),
         200
+    );
+    let resp = reqwest::get(gw.url("/health")).await.expect("health");
+    assert_eq!(resp.status(), 200);
+    let health: Value = resp.json().await.expect("json");
+    assert_eq!(
+        (&health["backend_ok"], &health["status"]),
+        (&Value::Bool(true), &Value::from("ok"))
     );
 }
 
