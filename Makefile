@@ -5,7 +5,7 @@ CARGO ?= cargo
 # BENCH_ARGS: requests per run and concurrency.
 BENCH_ARGS ?= 2000 16
 
-.PHONY: soak deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools
+.PHONY: soak deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools verify-unit install
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -34,12 +34,36 @@ lint:
 deps:
 	@bash scripts/install-deps.sh
 
-test: deps fmt-check lint check-conf venv fuzz
+test: deps fmt-check lint check-conf verify-unit venv fuzz
 	@mkdir -p target
 	@set -o pipefail; LLMGATE_PYTHON=$(PYTHON) $(CARGO) test --all-targets 2>&1 | tee target/test-output.log
 	@set -o pipefail; $(MAKE) --no-print-directory e2e 2>&1 | tee target/e2e-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {print "cargo: " p " passed, " f " failed"}' target/test-output.log
 	@awk '/ passed/ && /=====/ {line = $$0} END {print "e2e (pytest): " line}' target/e2e-output.log
+
+## The systemd unit as systemd itself reads it (`systemd-analyze verify`), pointed at the
+## freshly built binary instead of the installed one.
+verify-unit:
+	$(CARGO) build --bin llmgate
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	  sed "s#/usr/local/bin/llmgate#$(CURDIR)/target/debug/llmgate#g" deploy/systemd/llmgate.service > "$$dir/llmgate.service" && \
+	  systemd-analyze verify "$$dir/llmgate.service" && echo "verify-unit: deploy/systemd/llmgate.service OK"
+
+## Installs the release binary, the systemd unit, the configuration and a secrets file
+## (kept if present), and the `llmgate` system user. PREFIX and DESTDIR as usual.
+PREFIX ?= /usr/local
+install: release
+	install -D -m 0755 target/release/llmgate $(DESTDIR)$(PREFIX)/bin/llmgate
+	install -D -m 0644 deploy/systemd/llmgate.service $(DESTDIR)/etc/systemd/system/llmgate.service
+	install -d -m 0750 $(DESTDIR)/etc/llmgate
+	[ -e $(DESTDIR)/etc/llmgate/llmgate.yaml ] || install -m 0640 conf/llmgate.yaml $(DESTDIR)/etc/llmgate/llmgate.yaml
+	[ -e $(DESTDIR)/etc/llmgate/llmgate.env ] || install -m 0600 deploy/systemd/llmgate.env $(DESTDIR)/etc/llmgate/llmgate.env
+	@if [ -z "$(DESTDIR)" ]; then \
+	  id -u llmgate >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin llmgate; \
+	  chown -R root:llmgate /etc/llmgate; \
+	  systemctl daemon-reload 2>/dev/null || true; \
+	  echo "installed: sudo systemctl enable --now llmgate"; \
+	fi
 
 ## The real-model suite: llama.cpp llama-server + SmolLM2 behind llmgate, driven by the
 ## official openai and anthropic SDKs and by Claude Code. The first run builds llama-server

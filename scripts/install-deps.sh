@@ -2,11 +2,12 @@
 # Installs, with apt, the system packages the build and the suites need and that a fresh
 # Debian machine may lack: cmake and a C/C++ toolchain (Pingora's zlib-ng, llama.cpp),
 # curl, Python with venv and pip (the SDK suites, registry downloads), Node.js and npm
-# (Claude Code). Does nothing when everything is present.
+# (Claude Code), systemd-analyze (the unit is verified). Does nothing when everything is present.
 set -euo pipefail
 declare -A package_for=(
   [cmake]=cmake [gcc]=build-essential [g++]=build-essential [make]=make
   [pkg-config]=pkg-config [curl]=curl [python3]=python3 [npm]="nodejs npm"
+  [systemd-analyze]=systemd
 )
 packages=()
 for tool in "${!package_for[@]}"; do

@@ -21,6 +21,7 @@ pub mod reload;
 pub mod routing;
 pub mod runtime;
 pub mod server;
+pub mod systemd;
 
 pub use config::{Config, ConfigError, ConfigSource};
 pub use server::{BuildOptions, GatewayHandle, build_server};

@@ -113,7 +113,12 @@ impl BackgroundService for SighupListener {
             tokio::select! {
                 _ = hup.recv() => {
                     log::info!(target: "llmgate::config", "SIGHUP: reloading {}", self.0.source);
-                    let _ = self.0.reload();
+                    crate::systemd::reloading();
+                    let generation = self
+                        .0
+                        .reload()
+                        .unwrap_or_else(|_| self.0.runtime.load().generation);
+                    crate::systemd::reloaded(generation);
                 }
                 _ = shutdown.changed() => return,
             }

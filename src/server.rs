@@ -118,12 +118,21 @@ pub fn build_server(
         None => proxy.add_tcp(&listen),
     }
     server.add_service(proxy);
+    let (probed, probed_rx) = tokio::sync::watch::channel(false);
     server.add_service(background_service(
         "health-checks",
         HealthChecker {
             runtime: Arc::clone(&runtime),
             metrics: Arc::clone(&metrics),
             wake: health_wake,
+            probed,
+        },
+    ));
+    server.add_service(background_service(
+        "systemd-notify",
+        crate::systemd::Notifier {
+            listen: listen.clone(),
+            probed: probed_rx,
         },
     ));
     if options.reload_on_sighup {
@@ -193,6 +202,7 @@ impl ShutdownSignalWatch for SignalWatch {
         };
         tokio::select! {
             _ = term.recv() => {
+                crate::systemd::stopping();
                 self.lifecycle.start_draining();
                 let deadline = Instant::now() + self.grace;
                 log::info!(target: "llmgate::server", "SIGTERM: draining {} in-flight request(s), up to {} s",

@@ -172,6 +172,8 @@ pub struct HealthChecker {
     pub metrics: Arc<Metrics>,
     /// Signalled on reload so new backends are probed at once.
     pub wake: Arc<Notify>,
+    /// Set once the first round of probes is done (the systemd notifier waits for it).
+    pub probed: tokio::sync::watch::Sender<bool>,
 }
 
 impl HealthChecker {
@@ -217,6 +219,7 @@ impl BackgroundService for HealthChecker {
         let connector = Arc::new(Connector::new(None));
         loop {
             let pause = self.round(&connector).await;
+            self.probed.send_replace(true);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.wake.notified() => {}
