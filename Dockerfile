@@ -22,6 +22,7 @@ COPY --from=build /src/target/release/examples/mock_backend /usr/local/bin/llmga
 COPY conf /etc/llmgate
 USER llmgate
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:8000/livez || exit 1
+# Shell form, so API_PORT (environment mode, docker-compose.yml) is honoured.
+HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS "http://127.0.0.1:${API_PORT:-8000}/livez" || exit 1
 ENTRYPOINT ["/usr/local/bin/llmgate"]
 CMD ["-c", "/etc/llmgate/llmgate.yaml", "--host", "0.0.0.0"]

@@ -5,7 +5,7 @@ CARGO ?= cargo
 # BENCH_ARGS: requests per run and concurrency.
 BENCH_ARGS ?= 2000 16
 
-.PHONY: soak deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools verify-unit install
+.PHONY: soak deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools verify-unit install up down ps logs health
 
 # The official SDKs for the end-to-end tests live in a local virtualenv.
 VENV := $(CURDIR)/.venv
@@ -64,6 +64,30 @@ install: release
 	  systemctl daemon-reload 2>/dev/null || true; \
 	  echo "installed: sudo systemctl enable --now llmgate"; \
 	fi
+
+## The compose workflow (docker-compose.yml): `make env-<runtime>` writes .env from
+## deploy/env/<runtime>.env (an existing .env is kept unless FORCE=1); `make up` starts the
+## gateway and that runtime (BACKEND=... or the BACKEND in .env); `down`, `ps`, `logs`,
+## `health` as usual.
+RUNTIMES := vllm ollama llamacpp tgi sglang localai none demo
+COMPOSE ?= docker compose
+BACKEND ?= $(shell sed -n 's/^BACKEND=//p' .env 2>/dev/null)
+API_PORT ?= $(or $(shell sed -n 's/^API_PORT=//p' .env 2>/dev/null),8000)
+$(addprefix env-,$(RUNTIMES)): env-%:
+	@if [ -e .env ] && [ -z "$(FORCE)" ]; then echo ".env exists; FORCE=1 make env-$* replaces it" >&2; exit 1; fi
+	cp deploy/env/$*.env .env
+	@echo ".env: $* (edit MODEL and API_KEYS, then: make up)"
+up:
+	@[ -n "$(BACKEND)" ] || { echo "BACKEND=<$(RUNTIMES)> or make env-<runtime> first" >&2; exit 1; }
+	$(COMPOSE) --profile $(BACKEND) up -d --build
+down:
+	$(COMPOSE) --profile '*' down
+ps:
+	$(COMPOSE) --profile '*' ps
+logs:
+	$(COMPOSE) --profile '*' logs -f --tail=100
+health:
+	@curl -fsS http://127.0.0.1:$(API_PORT)/health && echo
 
 ## The real-model suite: llama.cpp llama-server + SmolLM2 behind llmgate, driven by the
 ## official openai and anthropic SDKs and by Claude Code. The first run builds llama-server

@@ -28,7 +28,9 @@ async fn main() {
     };
     let port = arg(&args, "--port", "8001");
     let model = arg(&args, "--model", "smollm2-135m-instruct");
-    let server = MockBackend::start_on(kind, &model, &format!("127.0.0.1:{port}")).await;
+    // 0.0.0.0 inside a container, where the gateway reaches it by service name.
+    let host = arg(&args, "--host", "127.0.0.1");
+    let server = MockBackend::start_on(kind, &model, &format!("{host}:{port}")).await;
     println!(
         "mock {kind_name} backend serving `{model}` on {}",
         server.url()
