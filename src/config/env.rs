@@ -193,7 +193,10 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             url,
             api_key: r.get("BACKEND_API_KEY"),
             connect_timeout_ms: r.seconds_as_ms("CONNECT_TIMEOUT_S", 5.0),
-            read_timeout_ms: r.seconds_as_ms("REQUEST_TIMEOUT_S", 600.0),
+            // The earlier gateway's REQUEST_TIMEOUT_S bounded the whole request; each read
+            // keeps the default bound as well.
+            read_timeout_ms: 600_000,
+            total_timeout_ms: Some(r.seconds_as_ms("REQUEST_TIMEOUT_S", 600.0)),
             write_timeout_ms: 60_000,
             idle_timeout_ms: 4_000,
             health_check: file::HealthCheck::default(),

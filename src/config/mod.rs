@@ -292,6 +292,8 @@ pub struct BackendConfig {
     pub api_key: Option<Secret>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// Bounds the whole request (arrival to last byte), when set.
+    pub total_timeout: Option<Duration>,
     pub write_timeout: Duration,
     pub idle_timeout: Duration,
     pub health: HealthSettings,

@@ -130,6 +130,7 @@ pub(super) fn backends(
             ("read_timeout_ms", b.read_timeout_ms),
             ("write_timeout_ms", b.write_timeout_ms),
             ("idle_timeout_ms", b.idle_timeout_ms),
+            ("total_timeout_ms", b.total_timeout_ms.unwrap_or(1)),
         ] {
             if value == 0 {
                 issues.push((path.key(key), "must be greater than 0".into()));
@@ -163,6 +164,7 @@ pub(super) fn backends(
             api_key: b.api_key.clone().map(Secret::new),
             connect_timeout: Duration::from_millis(b.connect_timeout_ms),
             read_timeout: Duration::from_millis(b.read_timeout_ms),
+            total_timeout: b.total_timeout_ms.map(Duration::from_millis),
             write_timeout: Duration::from_millis(b.write_timeout_ms),
             idle_timeout: Duration::from_millis(b.idle_timeout_ms),
             health: HealthSettings {

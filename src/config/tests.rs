@@ -57,7 +57,7 @@ fn schema_errors_name_path_and_line() {
     assert_eq!(
         errors("backends:\n  - name: a\n    kind: vllm\n    url: http://x\n    retries: 3\n"),
         [
-            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `tls_ca_file`, `api_version` at line 5 column 5"
+            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `total_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `stream_usage`, `tls_ca_file`, `api_version` at line 5 column 5"
         ]
     );
     assert_eq!(
@@ -274,7 +274,11 @@ mod environment_mode {
         assert_eq!(c.server.listen_addr(), "127.0.0.1:9000");
         assert_eq!(c.backends.len(), 1);
         assert_eq!(c.backends[0].kind, BackendKind::Llamacpp);
-        assert_eq!(c.backends[0].read_timeout, Duration::from_secs(30));
+        assert_eq!(
+            c.backends[0].total_timeout,
+            Some(Duration::from_secs(30)),
+            "REQUEST_TIMEOUT_S bounds the whole request"
+        );
         assert_eq!(c.backends[0].connect_timeout, Duration::from_millis(2500));
         assert_eq!(
             c.default_backend,

@@ -184,9 +184,13 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         answer::stream(gw, session, ctx, &req, *up).await
     } else {
         let limit = ctx.rt.config.anthropic.max_response_bytes;
-        let read =
-            exchange::unless_interrupted(gw, session, exchange::read_all(&mut up.session, limit))
-                .await;
+        let read = exchange::unless_interrupted(
+            gw,
+            session,
+            ctx.deadline(),
+            exchange::read_all(&mut up.session, limit),
+        )
+        .await;
         let body = match read {
             Ok(body) => {
                 if let Ok(b) = &body {
@@ -197,6 +201,10 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             Err(exchange::Interrupted::ClientGone) => {
                 ctx.error = Some("client_closed");
                 return Ok(());
+            }
+            Err(exchange::Interrupted::Deadline) => {
+                ctx.error = Some("timeout");
+                return respond::anthropic_error(session, ctx, &exchange::deadline_error()).await;
             }
             Err(exchange::Interrupted::CutOff) => {
                 ctx.error = Some("shutdown");

@@ -133,6 +133,13 @@ impl RequestCtx {
     }
 
     /// The backend of the current attempt.
+    /// When the request must be over: its arrival plus the current backend's
+    /// `total_timeout_ms`, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        let limit = self.backend()?.config.total_timeout?;
+        Some(self.started + limit)
+    }
+
     pub fn backend(&self) -> Option<&crate::backends::Backend> {
         self.upstream.current.map(|i| &self.rt.backends[i])
     }

@@ -66,19 +66,29 @@ pub enum Interrupted {
     ClientGone,
     /// The shutdown grace period is over.
     CutOff,
+    /// The request's total time limit (`total_timeout_ms`) passed.
+    Deadline,
 }
 
-/// Waits for `fut` unless the client closes its connection or the gateway's shutdown
-/// grace period ends first.
+/// Waits for `fut` unless the client closes its connection, the gateway's shutdown grace
+/// period ends, or the request's `deadline` passes first.
 pub async fn unless_interrupted<T>(
     gw: &Gateway,
     session: &mut Session,
+    deadline: Option<std::time::Instant>,
     fut: impl Future<Output = T>,
 ) -> Result<T, Interrupted> {
+    let expire = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         v = fut => Ok(v),
         _ = session.as_downstream_mut().read_body_or_idle(true) => Err(Interrupted::ClientGone),
         _ = gw.lifecycle.until_cut_off() => Err(Interrupted::CutOff),
+        () = expire => Err(Interrupted::Deadline),
     }
 }
 
@@ -89,6 +99,15 @@ pub fn shutdown_error() -> AnthropicError {
         529,
         "overloaded_error",
         "the gateway is shutting down; retry the request",
+    )
+}
+
+/// The error a request ends with when its total time limit passes.
+pub fn deadline_error() -> AnthropicError {
+    AnthropicError::new(
+        504,
+        "timeout_error",
+        "the request exceeded its total time limit (total_timeout_ms)",
     )
 }
 
@@ -168,10 +187,11 @@ pub async fn open(
             return Err(last_error);
         };
         if !wait.is_zero() {
-            match unless_interrupted(gw, session, tokio::time::sleep(wait)).await {
+            match unless_interrupted(gw, session, ctx.deadline(), tokio::time::sleep(wait)).await {
                 Ok(()) => {}
                 Err(Interrupted::ClientGone) => return Ok(Opened::ClientGone),
                 Err(Interrupted::CutOff) => return Err(shutdown_error()),
+                Err(Interrupted::Deadline) => return Err(deadline_error()),
             }
         }
         let candidate = ctx.upstream.candidates[pick.index].clone();
@@ -223,9 +243,11 @@ pub async fn open(
             up.finish_request_body().await?;
             up.read_response_header().await
         };
-        let outcome = match unless_interrupted(gw, session, sent).await {
+        let deadline = ctx.deadline();
+        let outcome = match unless_interrupted(gw, session, deadline, sent).await {
             Err(Interrupted::ClientGone) => return Ok(Opened::ClientGone),
             Err(Interrupted::CutOff) => return Err(shutdown_error()),
+            Err(Interrupted::Deadline) => return Err(deadline_error()),
             Ok(r) => r,
         };
         if let Err(e) = outcome {

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use pingora::prelude::{Error, ErrorSource, ErrorType, Session};
-use pingora::proxy::{FailToProxy, SHUTDOWN_CUTOFF};
+use pingora::proxy::{FailToProxy, REQUEST_DEADLINE, SHUTDOWN_CUTOFF};
 use pingora_error::RetryType;
 
 use super::ctx::RequestCtx;
@@ -53,7 +53,8 @@ pub fn error_while_proxy(
     let name = ctx.backend().map_or("?", |b| b.name()).to_owned();
     let mut e = e.more_context(format!("backend `{name}`"));
     let nothing_sent = session.response_written().is_none();
-    if *e.etype() == SHUTDOWN_CUTOFF {
+    if *e.etype() == SHUTDOWN_CUTOFF || *e.etype() == REQUEST_DEADLINE {
+        // Neither is the backend's fault, and no time is left for another attempt.
         e.set_retry(false);
         return e;
     }
@@ -130,6 +131,7 @@ pub fn error_kind(e: &Error) -> &'static str {
         | ErrorType::TLSHandshakeTimedout
         | ErrorType::InvalidCert => "tls",
         ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+        t if *t == REQUEST_DEADLINE => "timeout",
         ErrorType::ConnectionClosed => "closed",
         ErrorType::ReadError | ErrorType::WriteError => "io",
         ErrorType::InvalidHTTPHeader | ErrorType::H1Error | ErrorType::H2Error => "protocol",
@@ -186,6 +188,11 @@ fn client_error(e: &Error, ctx: &RequestCtx, shutting_down: bool) -> Option<ApiE
                 message: format!(
                     "backend `{backend}` did not respond in time ({})",
                     e.etype().as_str()
+                ),
+            },
+            t if *t == REQUEST_DEADLINE => ApiError::GatewayTimeout {
+                message: format!(
+                    "the request exceeded its total time limit (backend `{backend}`, total_timeout_ms)"
                 ),
             },
             ErrorType::ConnectTimedout | ErrorType::TLSHandshakeTimedout => {

@@ -51,7 +51,9 @@ pub async fn peek(
     let mut read = Vec::new();
     let mut framer = SseFramer::with_limit(PEEK_LIMIT);
     let (failure, status, event) = loop {
-        let next = exchange::unless_interrupted(gw, session, up.session.read_response_body());
+        let deadline = ctx.deadline();
+        let next =
+            exchange::unless_interrupted(gw, session, deadline, up.session.read_response_body());
         let chunk = match next.await {
             Err(Interrupted::ClientGone) => {
                 ctx.error = Some("client_closed");
@@ -59,6 +61,15 @@ pub async fn peek(
             }
             // The stream's own error event reports the cut-off.
             Err(Interrupted::CutOff) | Ok(Ok(None)) => return keep(up, read),
+            Err(Interrupted::Deadline) => {
+                ctx.error = Some("timeout");
+                let body = json!({"error": {"message": exchange::deadline_error().message,
+                    "type": "server_error", "param": null, "code": "timeout"}});
+                return Peeked::Failed {
+                    status: 504,
+                    event: Bytes::from(body.to_string()),
+                };
+            }
             Ok(Ok(Some(chunk))) => chunk,
             Ok(Err(e)) => {
                 let (failure, status, message) =

@@ -192,6 +192,10 @@ impl ProxyHttp for Gateway {
         Some(Bytes::from(local::invalid_request_body(status)))
     }
 
+    fn exchange_deadline(&self, ctx: &RequestCtx) -> Option<std::time::Instant> {
+        ctx.deadline()
+    }
+
     fn shutdown_cutoff(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         Some(self.lifecycle.cutoff_signal())
     }

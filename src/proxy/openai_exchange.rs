@@ -291,9 +291,13 @@ impl Translated<'_> {
             return stream_pump::pump(gw, session, ctx, &mut translator, up).await;
         }
         let limit = ctx.rt.config.anthropic.max_response_bytes;
-        let read =
-            exchange::unless_interrupted(gw, session, exchange::read_all(&mut up.session, limit))
-                .await;
+        let read = exchange::unless_interrupted(
+            gw,
+            session,
+            ctx.deadline(),
+            exchange::read_all(&mut up.session, limit),
+        )
+        .await;
         let body = match read {
             Ok(Ok(body)) => {
                 ctx.meter.upstream_chunk(&body);
@@ -303,6 +307,11 @@ impl Translated<'_> {
             Err(Interrupted::ClientGone) => {
                 ctx.error = Some("client_closed");
                 return Ok(());
+            }
+            Err(Interrupted::Deadline) => {
+                ctx.error = Some("timeout");
+                return respond::error(session, ctx, &to_api_error(&exchange::deadline_error()))
+                    .await;
             }
             Err(Interrupted::CutOff) => {
                 ctx.error = Some("shutdown");

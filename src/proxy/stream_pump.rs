@@ -259,6 +259,14 @@ async fn run(
     rx: &mut mpsc::Receiver<Chunk>,
 ) -> Result<()> {
     let mut out = Vec::new();
+    let deadline = ctx.deadline();
+    let expire = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(expire);
     // Without keep-alives the timer never fires.
     let (silence, keepalive) = shaper
         .keepalive()
@@ -288,6 +296,10 @@ async fn run(
             _ = gw.lifecycle.until_cut_off() => {
                 ctx.error = Some("shutdown");
                 shaper.fail(exchange::shutdown_error(), &mut out);
+            }
+            () = &mut expire => {
+                ctx.error = Some("timeout");
+                shaper.fail(exchange::deadline_error(), &mut out);
             }
             _ = session.as_downstream_mut().read_body_or_idle(true) => {
                 ctx.error = Some("client_closed");

@@ -21,3 +21,4 @@ mod routing_failover;
 mod sdk;
 mod soak;
 mod stream_errors;
+mod total_timeout;

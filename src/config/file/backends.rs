@@ -54,6 +54,10 @@ pub struct Backend {
         deserialize_with = "interpolate::typed"
     )]
     pub read_timeout_ms: u64,
+    /// The whole request, from its arrival to the last byte of the answer (streams
+    /// included), whatever the per-read timeout allows. Unset: no such bound.
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub total_timeout_ms: Option<u64>,
     #[serde(
         default = "default_write_timeout_ms",
         deserialize_with = "interpolate::typed"

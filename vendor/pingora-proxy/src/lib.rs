@@ -127,6 +127,9 @@ impl Drop for HeaderWait {
 /// PATCH(edge-hardening): the error of an exchange ended by [`ProxyHttp::shutdown_cutoff`].
 pub const SHUTDOWN_CUTOFF: ErrorType = ErrorType::Custom("shutdown cutoff");
 
+/// PATCH(request-deadline): the error of an exchange ended by [`ProxyHttp::exchange_deadline`].
+pub const REQUEST_DEADLINE: ErrorType = ErrorType::Custom("request deadline");
+
 pub mod prelude {
     pub use crate::{http_proxy, http_proxy_service, ProxyHttp, ProxyWarnLogContext, Session};
 }

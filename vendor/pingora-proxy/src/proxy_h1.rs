@@ -141,6 +141,8 @@ where
 
         let (tx_upstream, rx_upstream) = mpsc::channel::<HttpTask>(TASK_BUFFER_SIZE);
         let (tx_downstream, rx_downstream) = mpsc::channel::<HttpTask>(TASK_BUFFER_SIZE);
+        // PATCH(request-deadline): read before the exchange borrows the context.
+        let deadline = self.inner.exchange_deadline(ctx);
 
         session.as_mut().enable_retry_buffering();
 
@@ -175,10 +177,19 @@ where
                 std::future::pending::<()>().await;
             }
         };
+        // PATCH(request-deadline): the whole request's time limit ends the exchange the
+        // same way.
+        let expire = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         let ret = tokio::select! {
             biased;
             ret = exchange => ret,
             _ = cut => Error::e_explain(SHUTDOWN_CUTOFF, "the server is shutting down"),
+            _ = expire => Error::e_explain(REQUEST_DEADLINE, "the request's time limit passed"),
         };
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {

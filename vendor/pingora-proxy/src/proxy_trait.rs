@@ -650,6 +650,17 @@ pub trait ProxyHttp {
         None
     }
 
+    /// PATCH(request-deadline): when the proxied exchange must end at the latest (a
+    /// whole-request time limit, as opposed to the per-read timeouts). When it passes, the
+    /// upstream connection is dropped and the request fails with [`REQUEST_DEADLINE`], so
+    /// `fail_to_proxy` can answer or end a started response.
+    fn exchange_deadline(&self, _ctx: &Self::CTX) -> Option<std::time::Instant>
+    where
+        Self::CTX: Send + Sync,
+    {
+        None
+    }
+
     /// This filter is called when the request encounters a fatal error.
     ///
     /// Users may write an error response to the downstream if the downstream is still writable.
