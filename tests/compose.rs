@@ -146,7 +146,7 @@ fn the_dockerfile_is_multi_stage_non_root_and_checks_livez() {
     let user = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER line");
     assert_ne!(user.trim(), "root");
     let check = dockerfile
