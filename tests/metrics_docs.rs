@@ -37,7 +37,7 @@ fn families() -> BTreeSet<String> {
         gateway_overhead: Some(0.0001),
     };
     m.inference.observe(&labels, &observed);
-    let text = String::from_utf8(m.encode().0).expect("utf-8");
+    let text = String::from_utf8(m.encode(false).0).expect("utf-8");
     text.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .filter_map(|l| l.split(' ').next())
@@ -90,4 +90,25 @@ fn the_dashboard_queries_only_families_that_exist() {
         }
     }
     assert!(queried >= 10);
+}
+
+#[test]
+fn compat_names_repeat_the_seed_families_as_chat_api() {
+    let m = Metrics::new();
+    m.observe_request("POST", "/v1/chat/completions", 200, 0.1);
+    m.rate_limited("k");
+    m.backend_error("connect");
+    let plain = String::from_utf8(m.encode(false).0).expect("utf-8");
+    assert!(!plain.contains("chat_api_"));
+    let compat = String::from_utf8(m.encode(true).0).expect("utf-8");
+    for series in [
+        "chat_api_requests_total{method=\"POST\",path=\"/v1/chat/completions\",status=\"200\"} 1",
+        "chat_api_request_duration_seconds_count{path=\"/v1/chat/completions\"} 1",
+        "chat_api_backend_errors_total{kind=\"connect\"} 1",
+        "chat_api_rate_limited_total{key_id=\"k\"} 1",
+        "# TYPE chat_api_uptime_seconds gauge",
+        "llmgate_requests_total{method=\"POST\",path=\"/v1/chat/completions\",status=\"200\"} 1",
+    ] {
+        assert!(compat.contains(series), "{series} in\n{compat}");
+    }
 }

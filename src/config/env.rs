@@ -27,6 +27,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("LOG_JSON", "true"),
     ("LOG_PROMPTS", "false"),
     ("METRICS_ENABLED", "true"),
+    ("METRICS_COMPAT_NAMES", "true"),
 ];
 
 struct Reader<'a> {
@@ -171,6 +172,9 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
         },
         metrics: file::Metrics {
             enabled: r.bool("METRICS_ENABLED", true),
+            // Whoever runs this mode comes from the earlier gateway: its dashboards query
+            // the chat_api_* names.
+            compat_names: r.bool("METRICS_COMPAT_NAMES", true),
         },
         auth: file::Auth { keys },
         retries: file::Retries::default(),

@@ -207,11 +207,18 @@ pub(super) fn yes() -> bool {
 pub struct Metrics {
     #[serde(default = "yes", deserialize_with = "interpolate::typed")]
     pub enabled: bool,
+    /// Also export the earlier gateway's families under their `chat_api_` names, so
+    /// existing dashboards keep working.
+    #[serde(default, deserialize_with = "interpolate::typed")]
+    pub compat_names: bool,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { enabled: true }
+        Metrics {
+            enabled: true,
+            compat_names: false,
+        }
     }
 }
 

@@ -157,6 +157,8 @@ pub struct Config {
     pub server: ServerSettings,
     pub logging: file::Logging,
     pub metrics_enabled: bool,
+    /// `metrics.compat_names`: the seed families again under `chat_api_` names.
+    pub metrics_compat_names: bool,
     pub keys: Vec<KeySpec>,
     pub rate_limit: Option<RateLimitSettings>,
     pub max_inflight_per_key: Option<u32>,

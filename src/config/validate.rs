@@ -71,6 +71,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         server,
         logging: f.logging,
         metrics_enabled: f.metrics.enabled,
+        metrics_compat_names: f.metrics.compat_names,
         keys,
         rate_limit,
         max_inflight_per_key: f.limits.max_inflight_per_key,

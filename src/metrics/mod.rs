@@ -58,6 +58,16 @@ pub struct Metrics {
     pub inference: inference::Inference,
 }
 
+/// The earlier gateway's families (seed names, without a prefix), which
+/// `metrics.compat_names` exports again as `chat_api_<name>` with the same labels.
+pub const SEED_FAMILIES: &[&str] = &[
+    "requests_total",
+    "request_duration_seconds",
+    "backend_errors_total",
+    "rate_limited_total",
+    "uptime_seconds",
+];
+
 /// Every `reason` of `retries_total`.
 pub const RETRY_REASONS: &[&str] = &["connect", "reset", "timeout", "status"];
 
@@ -346,12 +356,28 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn encode(&self) -> (Vec<u8>, String) {
+    /// The Prometheus text exposition of every metric; with `compat_names`, the seed
+    /// families a second time under the earlier gateway's `chat_api_` names.
+    pub fn encode(&self, compat_names: bool) -> (Vec<u8>, String) {
         self.uptime.set(self.uptime_seconds());
         let encoder = TextEncoder::new();
         let mut buf = Vec::new();
-        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+        let mut families = self.registry.gather();
+        if compat_names {
+            let renamed: Vec<_> = families
+                .iter()
+                .filter_map(|f| {
+                    let seed = f.name().strip_prefix("llmgate_")?;
+                    SEED_FAMILIES.contains(&seed).then(|| {
+                        let mut copy = f.clone();
+                        copy.set_name(format!("chat_api_{seed}"));
+                        copy
+                    })
+                })
+                .collect();
+            families.extend(renamed);
+        }
+        if let Err(e) = encoder.encode(&families, &mut buf) {
             log::error!(target: "llmgate::metrics", "encoding metrics failed: {e}");
         }
         (buf, encoder.format_type().to_owned())
@@ -374,7 +400,7 @@ mod tests {
         m.observe_request("POST", "/v1/chat/completions", 200, 0.2);
         m.backend_error("connect");
         m.rate_limited("alice");
-        let (text, content_type) = m.encode();
+        let (text, content_type) = m.encode(false);
         let text = String::from_utf8(text).expect("utf8");
         assert!(content_type.starts_with("text/plain"));
         for family in [
@@ -392,7 +418,7 @@ mod tests {
     fn unknown_methods_are_folded() {
         let m = Metrics::new();
         m.observe_request("BREW", "other", 405, 0.0);
-        let text = String::from_utf8(m.encode().0).expect("utf8");
+        let text = String::from_utf8(m.encode(false).0).expect("utf8");
         assert!(text.contains("method=\"other\""));
     }
 }

@@ -134,7 +134,7 @@ async fn metrics(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         gw.metrics
             .refresh_backend(b.name(), b.shared.passive.is_ejected());
     }
-    let (body, content_type) = gw.metrics.encode();
+    let (body, content_type) = gw.metrics.encode(ctx.rt.config.metrics_compat_names);
     respond::send(session, ctx, 200, &content_type, body.into(), &[]).await
 }
 
