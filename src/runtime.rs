@@ -71,6 +71,16 @@ impl Runtime {
         self.config.models.keys().cloned().collect()
     }
 
+    /// What the first deployment of `alias` whose backend listed its upstream model said
+    /// of it.
+    pub fn reported_model(&self, alias: &str) -> crate::api::models::Reported {
+        self.config.models.get(alias)?.iter().find_map(|d| {
+            self.backends[d.backend]
+                .shared
+                .reported_model(&d.upstream_model)
+        })
+    }
+
     pub(crate) fn next_round_robin(&self) -> usize {
         self.round_robin.fetch_add(1, Ordering::Relaxed)
     }

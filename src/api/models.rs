@@ -2,19 +2,34 @@
 //! dialects. The same path serves the OpenAI and the Anthropic SDK; the Anthropic SDKs
 //! always send `anthropic-version`, the OpenAI ones never do, so that header picks the shape.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-/// OpenAI's `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}`.
-pub fn openai_list(served: &[String], created_unix: u64) -> Value {
+/// What a backend said of the model behind an alias, in its own list (`None`: nothing).
+pub type Reported = Option<Map<String, Value>>;
+
+/// OpenAI's `{"object":"list","data":[{"id","object":"model","created","owned_by",...}]}`.
+pub fn openai_list(served: &[(String, Reported)], created_unix: u64) -> Value {
     let data: Vec<Value> = served
         .iter()
-        .map(|id| openai_model(id, created_unix))
+        .map(|(id, reported)| openai_model(id, reported.clone(), created_unix))
         .collect();
     json!({"object": "list", "data": data})
 }
 
-pub fn openai_model(id: &str, created_unix: u64) -> Value {
-    json!({"id": id, "object": "model", "created": created_unix, "owned_by": "llmgate"})
+/// One model under its alias: the fields its backend reported (vLLM's `max_model_len`,
+/// `root`, ...) are kept; `id` is the alias, and `created`/`owned_by` are filled in when
+/// the backend gave none.
+pub fn openai_model(id: &str, reported: Reported, created_unix: u64) -> Value {
+    let mut model = reported.unwrap_or_default();
+    model.insert("id".into(), Value::from(id));
+    model.insert("object".into(), Value::from("model"));
+    model
+        .entry("created")
+        .or_insert_with(|| Value::from(created_unix));
+    model
+        .entry("owned_by")
+        .or_insert_with(|| Value::from("llmgate"));
+    Value::Object(model)
 }
 
 /// Anthropic's page shape. Every alias fits on one page (a gateway serves a handful), so

@@ -98,6 +98,14 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
         backend.shared.passive.readmit();
     }
     if state == HealthState::Ready
+        && backend
+            .shared
+            .models_read_at()
+            .is_none_or(|at| at.elapsed() >= MODELS_REFRESH)
+    {
+        read_models(connector, backend).await;
+    }
+    if state == HealthState::Ready
         && backend.config.anthropic == crate::config::AnthropicMode::Auto
         && backend.shared.native_anthropic().is_none()
     {
@@ -111,6 +119,55 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
             log::warn!(target: "llmgate::backend", "backend `{}` is {}: {reason}", backend.name(), state.as_str());
         }
     }
+}
+
+/// How often a ready backend's model list is read again.
+const MODELS_REFRESH: Duration = Duration::from_secs(300);
+
+/// Reads the backend's OpenAI model list, so `GET /v1/models` can show what the backend
+/// says of each model (vLLM's `max_model_len`, ...) under its alias. Anthropic's list has
+/// another shape and is not read.
+async fn read_models(connector: &Connector, backend: &Backend) {
+    if backend.config.kind == crate::config::BackendKind::Anthropic {
+        return;
+    }
+    let Some(addr) = backend.shared.addr() else {
+        return;
+    };
+    let peer = backend.peer(addr);
+    let path = backend.request_target("/models", None, None);
+    let host = backend.config.url.authority();
+    let call = Call {
+        method: "GET",
+        path: &path,
+        host: &host,
+        auth: backend.auth_headers().collect(),
+        body: None,
+        timeout: backend.config.health.timeout,
+        max_body: 1024 * 1024,
+    };
+    let Ok(reply) = client::send(connector, &peer, call).await else {
+        return;
+    };
+    let listed = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .filter(|_| reply.status == 200);
+    let by_id = listed
+        .as_ref()
+        .and_then(|v| v["data"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let fields = m.as_object()?;
+            Some((fields.get("id")?.as_str()?.to_owned(), fields.clone()))
+        })
+        .collect();
+    backend
+        .shared
+        .set_reported_models(crate::backends::ReportedModels {
+            by_id,
+            read_at: Instant::now(),
+        });
 }
 
 /// Asks once whether the backend serves Anthropic's `/v1/messages` itself: an empty

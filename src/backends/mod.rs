@@ -90,6 +90,16 @@ pub struct BackendShared {
     /// Whether the backend serves `/v1/messages` itself: 0 not probed, 1 no, 2 yes.
     native_anthropic: AtomicU8,
     pub passive: passive::PassiveHealth,
+    /// What the backend's `GET /models` reported, by model id, and when it was read.
+    models: ArcSwapOption<ReportedModels>,
+}
+
+/// A backend's own model list: each entry as the backend describes it (vLLM's
+/// `max_model_len`, `root`, ...).
+#[derive(Debug)]
+pub struct ReportedModels {
+    pub by_id: std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    pub read_at: Instant,
 }
 
 impl BackendShared {
@@ -103,6 +113,23 @@ impl BackendShared {
             d.last_error = error;
             d.last_checked = Some(SystemTime::now());
         }
+    }
+
+    /// The backend's own description of `model`, if its model list named it.
+    pub fn reported_model(
+        &self,
+        model: &str,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.models.load().as_ref()?.by_id.get(model).cloned()
+    }
+
+    /// When the model list was last read (`None`: never).
+    pub fn models_read_at(&self) -> Option<Instant> {
+        self.models.load().as_ref().map(|m| m.read_at)
+    }
+
+    pub fn set_reported_models(&self, models: ReportedModels) {
+        self.models.store(Some(Arc::new(models)));
     }
 
     pub fn detail(&self) -> HealthDetail {

@@ -180,7 +180,11 @@ pub async fn models(
         let list = if anthropic {
             models::anthropic_list(&served, created)
         } else {
-            models::openai_list(&served, created)
+            let described: Vec<_> = served
+                .iter()
+                .map(|alias| (alias.clone(), ctx.rt.reported_model(alias)))
+                .collect();
+            models::openai_list(&described, created)
         };
         respond::json(session, ctx, 200, &list).await?;
         return Ok(true);
@@ -194,7 +198,7 @@ pub async fn models(
     let body = if anthropic {
         models::anthropic_model(&id, created)
     } else {
-        models::openai_model(&id, created)
+        models::openai_model(&id, ctx.rt.reported_model(&id), created)
     };
     respond::json(session, ctx, 200, &body).await?;
     Ok(true)

@@ -415,3 +415,43 @@ async fn oversized_bodies_and_headers_are_refused_in_dialect() {
     assert_eq!(resp.status(), 431);
     assert!(backend.requests().is_empty());
 }
+
+/// `GET /v1/models` keeps what the backend reports of a model (vLLM's `max_model_len`,
+/// `root`), under the alias.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_keep_the_fields_their_backend_reports() {
+    let backend = MockBackend::start(Kind::Vllm, "org/Alpha").await;
+    let yaml = format!(
+        "{}models:\n  alpha: {{backend: a, upstream_model: org/Alpha}}\n  other: {{backend: a, upstream_model: org/Unlisted}}\n",
+        backends_yaml(&[("a", Kind::Vllm, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let deadline = std::time::Instant::now() + crate::harness::PROMPTLY;
+    let alpha = loop {
+        let v: Value = reqwest::get(gw.url("/v1/models/alpha"))
+            .await
+            .expect("model")
+            .json()
+            .await
+            .expect("json");
+        if v.get("max_model_len").is_some() || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(alpha["id"], "alpha", "{alpha}");
+    assert_eq!(alpha["max_model_len"], 8192);
+    assert_eq!(alpha["root"], "org/Alpha");
+    assert_eq!(alpha["owned_by"], "vllm");
+    let list: Value = reqwest::get(gw.url("/v1/models"))
+        .await
+        .expect("models")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["data"][0]["max_model_len"], 8192);
+    // A model the backend does not list keeps the gateway's own entry.
+    assert_eq!(list["data"][1]["id"], "other");
+    assert_eq!(list["data"][1]["owned_by"], "llmgate");
+    assert!(list["data"][1].get("max_model_len").is_none());
+}

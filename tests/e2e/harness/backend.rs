@@ -295,12 +295,16 @@ fn is_probe(target: &str) -> bool {
     matches!(target, "/health" | "/ready" | "/readyz" | "/api/tags")
 }
 
-/// Health probes (Anthropic's is its keyed model list), and the gateway's one-time "do
-/// you serve /v1/messages?" question.
+/// Health probes, the gateway's own reads of the model list (hosted APIs are probed that
+/// way; the other runtimes' lists are read for `/v1/models`), and its one-time "do you
+/// serve /v1/messages?" question.
 fn is_probe_request(r: &Recorded) -> bool {
+    let gateways_own = r
+        .header("user-agent")
+        .is_some_and(|ua| ua.starts_with("llmgate/"));
     is_probe(&r.target)
         || (r.target == "/v1/messages" && &r.body[..] == b"{}")
-        || (r.target == "/v1/models" && r.header("anthropic-version").is_some())
+        || (r.method == "GET" && r.target.ends_with("/models") && gateways_own)
 }
 
 async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
@@ -620,6 +624,12 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
         (Kind::Ollama, "GET", "/api/tags") => {
             Reply::json(200, json!({"models": [{"name": model}]}))
         }
+        // vLLM describes each model further (`serving_models.py`: root, max_model_len).
+        (Kind::Vllm, "GET", "/v1/models") => Reply::json(
+            200,
+            json!({"object": "list", "data": [{"id": model, "object": "model", "created": 1, "owned_by": "vllm",
+                "root": model, "parent": null, "max_model_len": 8192}]}),
+        ),
         (_, "GET", "/v1/models") => Reply::json(
             200,
             json!({"object": "list", "data": [{"id": model, "object": "model", "created": 1, "owned_by": kind.config_name()}]}),
