@@ -81,6 +81,16 @@ impl Runtime {
         })
     }
 
+    /// The backends that list `path` in `passthrough_paths`, in configuration order.
+    pub fn passthrough_backends(&self, path: &str) -> Vec<usize> {
+        self.backends
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.config.passthrough.iter().any(|p| p.matches(path)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     pub(crate) fn next_round_robin(&self) -> usize {
         self.round_robin.fetch_add(1, Ordering::Relaxed)
     }

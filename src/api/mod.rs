@@ -27,6 +27,8 @@ pub enum Capability {
     Streaming,
     Tools,
     Tokenize,
+    /// OpenAI's Responses API (`/v1/responses`).
+    Responses,
 }
 
 impl Capability {
@@ -38,6 +40,7 @@ impl Capability {
             Capability::Streaming => "streaming",
             Capability::Tools => "tools",
             Capability::Tokenize => "tokenize",
+            Capability::Responses => "responses",
         }
     }
 }
@@ -57,9 +60,13 @@ pub enum Route {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// OpenAI's Responses API, passed through to backends that serve it.
+    Responses,
     /// Anthropic Messages, terminated and translated at the gateway.
     Messages,
     CountTokens,
+    /// A path a backend lists in `passthrough_paths` (`/tokenize`, `/v1/rerank`, ...).
+    Passthrough,
     NotFound,
 }
 
@@ -76,6 +83,7 @@ impl Route {
             "/v1/chat/completions" => Route::ChatCompletions,
             "/v1/completions" => Route::Completions,
             "/v1/embeddings" => Route::Embeddings,
+            "/v1/responses" => Route::Responses,
             "/v1/messages" => Route::Messages,
             "/v1/messages/count_tokens" => Route::CountTokens,
             _ if path.len() > MODEL_PREFIX.len() && path.starts_with(MODEL_PREFIX) => Route::Model,
@@ -87,7 +95,11 @@ impl Route {
     pub fn is_inference(self) -> bool {
         matches!(
             self,
-            Route::ChatCompletions | Route::Completions | Route::Embeddings | Route::Messages
+            Route::ChatCompletions
+                | Route::Completions
+                | Route::Embeddings
+                | Route::Responses
+                | Route::Messages
         )
     }
 
@@ -104,6 +116,8 @@ impl Route {
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Completions => "/v1/completions",
             Route::Embeddings => "/v1/embeddings",
+            Route::Responses => "/v1/responses",
+            Route::Passthrough => "passthrough",
             Route::Messages => "/v1/messages",
             Route::CountTokens => "/v1/messages/count_tokens",
             Route::NotFound => "other",
@@ -124,6 +138,7 @@ impl Route {
             Route::ChatCompletions
             | Route::Completions
             | Route::Embeddings
+            | Route::Responses
             | Route::Messages
             | Route::CountTokens => "POST",
             _ => "GET",
@@ -154,6 +169,7 @@ impl Route {
             Route::ChatCompletions => Some(("/chat/completions", Capability::Chat)),
             Route::Completions => Some(("/completions", Capability::Completions)),
             Route::Embeddings => Some(("/embeddings", Capability::Embeddings)),
+            Route::Responses => Some(("/responses", Capability::Responses)),
             _ => None,
         }
     }

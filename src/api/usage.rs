@@ -89,10 +89,10 @@ fn last_usage(bytes: &[u8]) -> Option<Found> {
                     i + n("cache_read_input_tokens").unwrap_or(0)
                         + n("cache_creation_input_tokens").unwrap_or(0)
                 });
-                let openai_cached = u
-                    .get("prompt_tokens_details")
-                    .and_then(|d| d.get("cached_tokens"))
-                    .and_then(Value::as_u64);
+                // Chat's `prompt_tokens_details`, the Responses API's `input_tokens_details`.
+                let openai_cached = ["prompt_tokens_details", "input_tokens_details"]
+                    .iter()
+                    .find_map(|k| u.get(*k)?.get("cached_tokens")?.as_u64());
                 return Some(Found {
                     input: n("prompt_tokens").or(anthropic_input),
                     output: n("completion_tokens").or(n("output_tokens")),
@@ -106,11 +106,13 @@ fn last_usage(bytes: &[u8]) -> Option<Found> {
 }
 
 /// Whether an SSE chunk holds generated output: text, reasoning or a tool call (OpenAI
-/// chunks), or a content block delta (Anthropic events). A role-only first chunk
+/// chunks), a content block delta (Anthropic events) or an output text delta (the
+/// Responses API). A role-only first chunk
 /// (`"content":""`) does not.
 pub fn carries_token(chunk: &[u8]) -> bool {
     if memmem::find(chunk, b"\"content_block_delta\"").is_some()
         || memmem::find(chunk, b"\"tool_calls\":[").is_some()
+        || memmem::find(chunk, b"response.output_text.delta").is_some()
     {
         return true;
     }

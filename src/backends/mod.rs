@@ -314,6 +314,17 @@ impl Backend {
         target
     }
 
+    /// The request target for a path below the backend's server root (its base URL without
+    /// a trailing `/v1`), for `passthrough_paths`.
+    pub fn root_target(&self, path: &str, query: Option<&str>) -> String {
+        let base = &self.config.url.base_path;
+        let root = base.strip_suffix("/v1").unwrap_or(base);
+        match query {
+            Some(q) => format!("{root}{path}?{q}"),
+            None => format!("{root}{path}"),
+        }
+    }
+
     /// Counts a request against this backend until the guard drops.
     pub fn track_inflight(&self) -> InflightGuard {
         self.shared.inflight.fetch_add(1, Ordering::Relaxed);

@@ -13,6 +13,7 @@ pub struct Capabilities {
     pub streaming: bool,
     pub tools: bool,
     pub tokenize: bool,
+    pub responses: bool,
 }
 
 impl Capabilities {
@@ -24,6 +25,7 @@ impl Capabilities {
             Capability::Streaming => self.streaming,
             Capability::Tools => self.tools,
             Capability::Tokenize => self.tokenize,
+            Capability::Responses => self.responses,
         }
     }
 
@@ -35,6 +37,7 @@ impl Capabilities {
             streaming: o.streaming.unwrap_or(self.streaming),
             tools: o.tools.unwrap_or(self.tools),
             tokenize: o.tokenize.unwrap_or(self.tokenize),
+            responses: o.responses.unwrap_or(self.responses),
         }
     }
 
@@ -47,6 +50,7 @@ impl Capabilities {
             Capability::Streaming,
             Capability::Tools,
             Capability::Tokenize,
+            Capability::Responses,
         ]
         .into_iter()
         .filter(|c| self.supports(*c))
@@ -89,6 +93,13 @@ const ALL: Capabilities = Capabilities {
     streaming: true,
     tools: true,
     tokenize: true,
+    responses: true,
+};
+
+/// Runtimes without OpenAI's Responses API (`/v1/responses`).
+const NO_RESPONSES: Capabilities = Capabilities {
+    responses: false,
+    ..ALL
 };
 
 /// Everything but tokenize: hosted and OpenAI-compatible APIs have no tokenize route.
@@ -131,7 +142,7 @@ static PROFILES: [Profile; 11] = [
         probe: root_probe("/api/tags"),
         capabilities: Capabilities {
             tokenize: false,
-            ..ALL
+            ..NO_RESPONSES
         },
     },
     Profile {
@@ -151,7 +162,7 @@ static PROFILES: [Profile; 11] = [
         // TGI has no /v1/embeddings route (a bare 404 upstream).
         capabilities: Capabilities {
             embeddings: false,
-            ..ALL
+            ..NO_RESPONSES
         },
     },
     Profile {
@@ -162,7 +173,7 @@ static PROFILES: [Profile; 11] = [
             loading: Some((503, "")),
             ..root_probe("/ready")
         },
-        capabilities: ALL,
+        capabilities: NO_RESPONSES,
     },
     Profile {
         kind: BackendKind::Localai,
@@ -172,7 +183,7 @@ static PROFILES: [Profile; 11] = [
             loading: Some((503, "starting")),
             ..root_probe("/readyz")
         },
-        capabilities: ALL,
+        capabilities: NO_RESPONSES,
     },
     Profile {
         kind: BackendKind::Lmstudio,
@@ -199,6 +210,7 @@ static PROFILES: [Profile; 11] = [
         probe: keyed_probe("/info", ProbeBase::ApiBase),
         capabilities: Capabilities {
             completions: false,
+            responses: false,
             ..NO_TOKENIZE
         },
     },
@@ -212,6 +224,7 @@ static PROFILES: [Profile; 11] = [
         capabilities: Capabilities {
             completions: false,
             embeddings: false,
+            responses: false,
             ..NO_TOKENIZE
         },
     },

@@ -207,6 +207,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
             capabilities: file::CapabilityOverrides::default(),
             anthropic: file::AnthropicMode::default(),
             stream_usage: None,
+            passthrough_paths: Vec::new(),
             tls_ca_file: None,
             api_version: None,
             root_path: false,

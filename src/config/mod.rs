@@ -303,10 +303,31 @@ pub struct BackendConfig {
     pub anthropic: AnthropicMode,
     /// Add `stream_options.include_usage` to streams that lack it (for token metrics).
     pub stream_usage: bool,
+    /// `passthrough_paths`: exact paths, or prefixes (from `/*`).
+    pub passthrough: Vec<PathPattern>,
     /// DER certificates trusted for this backend's TLS instead of the system store.
     pub tls_ca: Option<Arc<[Vec<u8>]>>,
     /// `api-version` for the Azure kinds.
     pub api_version: Option<String>,
+}
+
+/// A path a backend serves as it is: exact, or everything below a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    Exact(String),
+    /// From `/v1/audio/*`: `/v1/audio/` and below.
+    Below(String),
+}
+
+impl PathPattern {
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(p) => p == path,
+            PathPattern::Below(prefix) => {
+                path.len() > prefix.len() && path.starts_with(prefix.as_str())
+            }
+        }
+    }
 }
 
 /// `retries:` in force.

@@ -9,7 +9,9 @@ use super::file::{self, BackendKind};
 use super::locate::KeyPath;
 use super::pem;
 use super::validate::{Issues, relative_to_config};
-use super::{BackendConfig, BackendUrl, ConfigSource, DeploymentConfig, HealthSettings, Secret};
+use super::{
+    BackendConfig, BackendUrl, ConfigSource, DeploymentConfig, HealthSettings, PathPattern, Secret,
+};
 
 /// Parses a backend URL as given to the OpenAI SDK.
 pub fn parse_backend_url(raw: &str) -> Result<BackendUrl, String> {
@@ -188,6 +190,7 @@ pub(super) fn backends(
                     | BackendKind::Lmstudio
                     | BackendKind::Azure
             )),
+            passthrough: passthrough_patterns(&b.passthrough_paths, &path, issues),
             tls_ca,
             api_version: match b.kind {
                 BackendKind::Azure => {
@@ -201,6 +204,37 @@ pub(super) fn backends(
                 _ => None,
             },
         });
+    }
+    out
+}
+
+/// `passthrough_paths`, checked: each starts with `/`, and none shadows a route the
+/// gateway serves itself.
+fn passthrough_patterns(paths: &[String], at: &KeyPath, issues: &mut Issues) -> Vec<PathPattern> {
+    let mut out = Vec::new();
+    for (i, raw) in paths.iter().enumerate() {
+        let here = at.key("passthrough_paths").index(i);
+        let pattern = match raw.strip_suffix("/*") {
+            Some(prefix) => PathPattern::Below(format!("{prefix}/")),
+            None => PathPattern::Exact(raw.clone()),
+        };
+        let probe = match &pattern {
+            PathPattern::Exact(p) => p.clone(),
+            PathPattern::Below(p) => p.trim_end_matches('/').to_owned(),
+        };
+        if !raw.starts_with('/') || raw.contains(['?', '#', ' ']) || probe.is_empty() {
+            issues.push((here, format!("`{raw}` must be a path starting with `/` (a trailing `/*` takes everything below)")));
+        } else if crate::api::Route::from_path(&probe) != crate::api::Route::NotFound
+            || probe.starts_with("/v1/models")
+            || probe.starts_with("/v1/messages")
+        {
+            issues.push((
+                here,
+                format!("`{raw}` is a route the gateway serves itself"),
+            ));
+        } else {
+            out.push(pattern);
+        }
     }
     out
 }

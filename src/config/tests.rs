@@ -57,7 +57,7 @@ fn schema_errors_name_path_and_line() {
     assert_eq!(
         errors("backends:\n  - name: a\n    kind: vllm\n    url: http://x\n    retries: 3\n"),
         [
-            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `total_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `stream_usage`, `tls_ca_file`, `api_version` at line 5 column 5"
+            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `total_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `stream_usage`, `passthrough_paths`, `tls_ca_file`, `api_version` at line 5 column 5"
         ]
     );
     assert_eq!(
@@ -379,4 +379,29 @@ fn variables_with_defaults_work_in_typed_keys() {
         errs[0].contains("logging.level") && errs[0].contains("loud") && errs[0].contains("line 1"),
         "{errs:?}"
     );
+}
+
+#[test]
+fn passthrough_paths_never_shadow_the_gateways_own_routes() {
+    let found = errors(
+        "backends:\n  - {name: a, kind: vllm, url: 'http://127.0.0.1:8001', passthrough_paths: [/tokenize, /v1/chat/completions, /metrics, tokenize, /v1/models/*]}\ndefault_backend: a\n",
+    );
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(found[0].contains("passthrough_paths[1]") && found[0].contains("serves itself"));
+    assert!(
+        found[2].contains("must be a path starting with `/`"),
+        "{found:?}"
+    );
+    let ok = load(
+        "backends:\n  - {name: a, kind: vllm, url: 'http://127.0.0.1:8001', passthrough_paths: [/tokenize, /v1/audio/*]}\ndefault_backend: a\n",
+    )
+    .expect("valid");
+    let patterns = &ok.backends[0].passthrough;
+    assert!(
+        patterns
+            .iter()
+            .any(|p| p.matches("/v1/audio/transcriptions"))
+    );
+    assert!(!patterns.iter().any(|p| p.matches("/v1/audio")));
+    assert!(patterns.iter().any(|p| p.matches("/tokenize")));
 }

@@ -40,6 +40,9 @@ pub struct Upstream {
     pub current: Option<usize>,
     /// The path below the backend's base URL (`/chat/completions`).
     pub path_suffix: Cow<'static, str>,
+    /// `path_suffix` is below the backend's server root, not its API base
+    /// (`passthrough_paths`: `/tokenize` next to `/v1`).
+    pub at_server_root: bool,
     /// The body for the current attempt (the client's, with the model name rewritten when
     /// the deployment serves it under another name).
     pub body: Option<Bytes>,

@@ -33,7 +33,10 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         .map_or("/", |pq| pq.as_str())
         .to_owned();
     let (path, query) = split_target(&target);
-    let route = Route::from_path(path);
+    let route = match Route::from_path(path) {
+        Route::NotFound if !ctx.rt.passthrough_backends(path).is_empty() => Route::Passthrough,
+        route => route,
+    };
     ctx.client.route = Some(route);
     ctx.client.dialect = route.dialect_for(
         session
@@ -87,7 +90,7 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         respond::error(session, ctx, &err).await?;
         return Ok(Outcome::Responded);
     }
-    if method.as_str() != route.method() {
+    if route != Route::Passthrough && method.as_str() != route.method() {
         let err = ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.to_owned(),
@@ -108,6 +111,15 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     }
 
     match route {
+        Route::Passthrough => {
+            return match prepare_passthrough(session, ctx, path).await? {
+                Ok(()) => Ok(Outcome::Proxy),
+                Err(err) => {
+                    respond::error(session, ctx, &err).await?;
+                    Ok(Outcome::Responded)
+                }
+            };
+        }
         Route::Messages => {
             super::anthropic::messages(gw, session, ctx).await?;
             return Ok(Outcome::Responded);
@@ -245,6 +257,53 @@ async fn prepare_inference(
         }
         Err(err) => Ok(Err(err)),
     }
+}
+
+/// A `passthrough_paths` request: the body goes as it is to a backend that lists the path
+/// (among the deployments of the body's `model`, when it names an alias; any method,
+/// any content type), at the path the client used, below the backend's server root.
+async fn prepare_passthrough(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    path: &str,
+) -> Result<Result<(), ApiError>> {
+    let body = match read_body(session, ctx.rt.config.server.max_body_bytes).await? {
+        Ok(body) => body,
+        Err(err) => return Ok(Err(err)),
+    };
+    let serving = ctx.rt.passthrough_backends(path);
+    // A JSON body naming an alias routes to that alias's deployments that list the path.
+    let summary = openai::inspect(&body).unwrap_or_default();
+    let by_model: Vec<routing::Candidate> = summary
+        .model
+        .as_deref()
+        .and_then(|m| ctx.rt.config.models.get(m))
+        .into_iter()
+        .flatten()
+        .filter(|d| serving.contains(&d.backend))
+        .map(|d| routing::Candidate {
+            backend: d.backend,
+            upstream_model: Some(d.upstream_model.clone()),
+            tier: 0,
+        })
+        .collect();
+    ctx.upstream.candidates = if by_model.is_empty() {
+        serving
+            .into_iter()
+            .map(|backend| routing::Candidate {
+                backend,
+                upstream_model: None,
+                tier: 0,
+            })
+            .collect()
+    } else {
+        by_model
+    };
+    ctx.client.summary = summary;
+    ctx.client.body = Some(body);
+    ctx.upstream.path_suffix = Cow::Owned(path.to_owned());
+    ctx.upstream.at_server_root = true;
+    Ok(Ok(()))
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes.

@@ -113,7 +113,11 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
         .query
         .as_deref()
         .and_then(crate::redact::query_for_upstream);
-    let path = backend.request_target(&ctx.upstream.path_suffix, model, query.as_deref());
+    let path = if ctx.upstream.at_server_root {
+        backend.root_target(&ctx.upstream.path_suffix, query.as_deref())
+    } else {
+        backend.request_target(&ctx.upstream.path_suffix, model, query.as_deref())
+    };
     let uri = path
         .parse::<http::Uri>()
         .map_err(|e| Error::because(ErrorType::InternalError, "building upstream path", e))?;

@@ -14,6 +14,7 @@ mod inference_metrics;
 mod local_endpoints;
 mod model_list;
 mod openai_passthrough;
+mod passthrough_routes;
 mod provider_sdks;
 mod reload;
 mod retries;

@@ -86,6 +86,11 @@ pub struct Backend {
     /// differ) and the kinds that do not speak OpenAI streams.
     #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub stream_usage: Option<bool>,
+    /// Paths of the backend's own API the gateway passes through as they are, with the
+    /// same auth, limits, logs and metrics (`/tokenize`, `/v1/rerank`, `/v1/audio/*`: a
+    /// trailing `/*` takes everything below). Relative to the server root.
+    #[serde(default)]
+    pub passthrough_paths: Vec<String>,
     /// For `https://` backends signed by a private CA: a PEM bundle trusted for this
     /// backend instead of the system store. Relative paths are relative to the config file.
     #[serde(default, deserialize_with = "interpolate::opt_string")]
@@ -197,6 +202,8 @@ pub struct CapabilityOverrides {
     pub tools: Option<bool>,
     #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub tokenize: Option<bool>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub responses: Option<bool>,
 }
 
 /// A client-facing model name. Either `backend` (one deployment) or `deployments`.

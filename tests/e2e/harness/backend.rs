@@ -664,6 +664,46 @@ fn default_reply(kind: Kind, model: &str, req: &Recorded, state: &State) -> Repl
                 Reply::json(200, chat_json(&asked, "Hello from the mock"))
             }
         }
+        // OpenAI's Responses API (vLLM, llama.cpp, OpenAI serve it).
+        (Kind::Vllm | Kind::Llamacpp | Kind::Openai, "POST", "/v1/responses") => {
+            let body = req.json();
+            let asked = body["model"].as_str().unwrap_or(model).to_owned();
+            let usage = json!({"input_tokens": 7, "output_tokens": 3, "total_tokens": 10,
+                "input_tokens_details": {"cached_tokens": 2}});
+            let done = json!({"id": "resp_1", "object": "response", "model": asked, "status": "completed",
+                "output": [{"type": "message", "role": "assistant",
+                    "content": [{"type": "output_text", "text": "Hi there"}]}], "usage": usage});
+            if body["stream"] == json!(true) {
+                let event =
+                    |name: &str, v: Value| Bytes::from(format!("event: {name}\ndata: {v}\n\n"));
+                Reply::sse(vec![
+                    event(
+                        "response.created",
+                        json!({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}),
+                    ),
+                    event(
+                        "response.output_text.delta",
+                        json!({"type": "response.output_text.delta", "delta": "Hi"}),
+                    ),
+                    event(
+                        "response.output_text.delta",
+                        json!({"type": "response.output_text.delta", "delta": " there"}),
+                    ),
+                    event(
+                        "response.completed",
+                        json!({"type": "response.completed", "response": done}),
+                    ),
+                ])
+            } else {
+                Reply::json(200, done)
+            }
+        }
+        // Passthrough targets: echo what arrived, so tests see the bytes and the query.
+        (_, _, "/v1/rerank" | "/v1/audio/transcriptions" | "/v1/audio/voices") => Reply::json(
+            200,
+            json!({"echo": {"method": req.method, "target": req.target, "bytes": req.body.len(),
+                "content_type": req.header("content-type")}}),
+        ),
         (_, "POST", "/v1/completions") => {
             let body = req.json();
             let asked = body["model"].as_str().unwrap_or(model).to_owned();
