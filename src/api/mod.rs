@@ -6,6 +6,7 @@ pub mod anthropic_upstream;
 pub mod error;
 pub mod models;
 pub mod openai;
+pub mod openapi;
 pub mod sse_tail;
 pub mod upstream_error;
 pub mod usage;
@@ -50,6 +51,10 @@ impl Capability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Index,
+    /// `GET /openapi.json`: the served API, described.
+    OpenApi,
+    /// `GET /docs`: a page rendering it.
+    Docs,
     Livez,
     Readyz,
     Health,
@@ -75,6 +80,8 @@ impl Route {
     pub fn from_path(path: &str) -> Route {
         match path {
             "/" => Route::Index,
+            "/openapi.json" => Route::OpenApi,
+            "/docs" => Route::Docs,
             "/livez" => Route::Livez,
             "/readyz" => Route::Readyz,
             "/health" => Route::Health,
@@ -107,6 +114,8 @@ impl Route {
     pub fn template(self) -> &'static str {
         match self {
             Route::Index => "/",
+            Route::OpenApi => "/openapi.json",
+            Route::Docs => "/docs",
             Route::Livez => "/livez",
             Route::Readyz => "/readyz",
             Route::Health => "/health",
@@ -128,7 +137,13 @@ impl Route {
     pub fn is_local_probe(self) -> bool {
         matches!(
             self,
-            Route::Index | Route::Livez | Route::Readyz | Route::Health | Route::Metrics
+            Route::Index
+                | Route::OpenApi
+                | Route::Docs
+                | Route::Livez
+                | Route::Readyz
+                | Route::Health
+                | Route::Metrics
         )
     }
 

@@ -42,6 +42,15 @@ pub async fn serve(
             respond::json(session, ctx, code, &body).await
         }
         Route::Metrics => metrics(gw, session, ctx).await,
+        Route::OpenApi => {
+            let doc =
+                crate::api::openapi::document(&ctx.rt.served_models(), ctx.rt.keys.is_enabled());
+            respond::json(session, ctx, 200, &doc).await
+        }
+        Route::Docs => {
+            let page = bytes::Bytes::from_static(include_bytes!("assets/docs.html"));
+            respond::send(session, ctx, 200, "text/html; charset=utf-8", page, &[]).await
+        }
         _ => {
             let body = index(ctx);
             respond::json(session, ctx, 200, &body).await
@@ -156,6 +165,9 @@ fn index(ctx: &RequestCtx) -> Value {
             "GET /readyz": "readiness: 200 when every model has a ready backend",
             "GET /health": "backend states, version, uptime",
             "GET /metrics": "Prometheus metrics",
+            "GET /openapi.json": "the served API as OpenAPI 3.1",
+            "GET /docs": "the same, as a page",
+            "POST /v1/responses": "OpenAI Responses API, proxied to backends that serve it",
         },
         "models": ctx.rt.served_models(),
     })

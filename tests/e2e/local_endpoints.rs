@@ -185,3 +185,40 @@ async fn index_maps_the_endpoints() {
     assert!(v["endpoints"]["POST /v1/chat/completions"].is_string());
     assert_eq!(v["models"][0], "m");
 }
+
+/// `/openapi.json` describes what this configuration serves (its aliases as the `model`
+/// enum), and `/docs` renders it without reaching anything outside the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_and_docs_describe_the_served_api() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let yaml = format!(
+        "auth:\n  keys: [{{id: a, key: k-1}}]\n{}models:\n  alpha: {{backend: b}}\n  beta: {{backend: b}}\n",
+        backends_yaml(&[("b", Kind::Vllm, backend.url())])
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let r = reqwest::get(gw.url("/openapi.json"))
+        .await
+        .expect("openapi");
+    assert_eq!(r.status(), 200, "documentation needs no key");
+    let doc: Value = r.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let model = &doc["paths"]["/v1/messages"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["model"];
+    assert_eq!(model["enum"], serde_json::json!(["alpha", "beta"]));
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let r = reqwest::get(gw.url("/docs")).await.expect("docs");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/html"))
+    );
+    let page = r.text().await.expect("html");
+    assert!(page.contains("fetch(\"/openapi.json\")"));
+    for external in ["http://", "https://", "//cdn", "<link"] {
+        assert!(
+            !page.contains(external),
+            "the page loads nothing from elsewhere: {external}"
+        );
+    }
+}
