@@ -103,6 +103,10 @@ pub struct Server {
     /// Serve HTTPS on the listen address instead of plain HTTP.
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// Peers (addresses or CIDR blocks) whose `X-Forwarded-*`/`Forwarded` headers are
+    /// believed: a load balancer in front. Anyone else's are replaced.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// PEM files for the HTTPS listener. Relative paths are relative to the config file.
@@ -130,6 +134,7 @@ impl Default for Server {
             client_keepalive_timeout_ms: default_client_keepalive_timeout_ms(),
             shutdown_grace_period_s: default_shutdown_grace_period_s(),
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

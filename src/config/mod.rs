@@ -187,6 +187,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// HTTPS on the listener; read once at startup.
     pub tls: Option<TlsFiles>,
+    /// Peers whose forwarding headers are believed (`server.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The HTTPS listener's certificate chain and private key (PEM), checked readable.

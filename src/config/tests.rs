@@ -405,3 +405,17 @@ fn passthrough_paths_never_shadow_the_gateways_own_routes() {
     assert!(!patterns.iter().any(|p| p.matches("/v1/audio")));
     assert!(patterns.iter().any(|p| p.matches("/tokenize")));
 }
+
+#[test]
+fn trusted_proxies_are_addresses_or_cidr_blocks() {
+    let found = errors(&format!(
+        "server:\n  trusted_proxies: [10.0.0.0/8, '::1', not-an-ip]\n{MINIMAL}"
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("server.trusted_proxies[2]"), "{found:?}");
+    let ok = load(&format!(
+        "server:\n  trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n{MINIMAL}"
+    ))
+    .expect("valid");
+    assert_eq!(ok.server.trusted_proxies.len(), 2);
+}

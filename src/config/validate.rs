@@ -163,6 +163,25 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
         client_keepalive_timeout: Duration::from_millis(s.client_keepalive_timeout_ms),
         shutdown_grace: Duration::from_secs(s.shutdown_grace_period_s),
         tls: s.tls.as_ref().map(|t| tls_files(t, source, issues)),
+        trusted_proxies: s
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, raw)| {
+                // A bare address is a block of one.
+                let parsed = raw
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                parsed
+                    .map_err(|_| {
+                        issues.push((
+                            KeyPath::root("server").key("trusted_proxies").index(i),
+                            format!("`{raw}` is not an IP address or CIDR block (10.0.0.0/8)"),
+                        ));
+                    })
+                    .ok()
+            })
+            .collect(),
     }
 }
 

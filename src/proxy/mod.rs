@@ -10,6 +10,7 @@ pub mod ctx;
 mod exchange;
 mod failure;
 mod first_event;
+mod forwarded;
 mod local;
 mod meter;
 mod openai_exchange;

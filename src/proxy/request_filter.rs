@@ -197,10 +197,8 @@ fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), Ap
     }
     let limit_key = match &ctx.client.key_id {
         Some(id) => id.to_string(),
-        None => session
-            .client_addr()
-            .and_then(|a| a.as_inet().map(|i| format!("ip:{}", i.ip())))
-            .unwrap_or_else(|| "anonymous".into()),
+        None => super::forwarded::client_ip(session, &rt.config.server.trusted_proxies)
+            .map_or_else(|| "anonymous".into(), |ip| format!("ip:{ip}")),
     };
     let metric_key = ctx.client.key_id.as_deref().unwrap_or("anonymous");
     if let Some(limiter) = &rt.rate_limiter

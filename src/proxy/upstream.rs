@@ -146,23 +146,7 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
     for (name, value) in backend.auth_headers() {
         req.insert_header(name, value)?;
     }
-    let client_ip = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string());
-    if let Some(ip) = client_ip {
-        let forwarded_for = match req
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip,
-        };
-        req.insert_header("x-forwarded-for", forwarded_for)?;
-    }
-    let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-    req.insert_header("x-forwarded-proto", if over_tls { "https" } else { "http" })?;
+    super::forwarded::apply(session, req, &ctx.rt.config.server.trusted_proxies)?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
     match &ctx.upstream.body {
         Some(body) => {

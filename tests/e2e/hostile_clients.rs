@@ -300,3 +300,59 @@ async fn idle_connections_beyond_the_cap_are_shed() {
     );
     assert_eq!(gw.post("/v1/chat/completions", CHAT).await.status(), 200);
 }
+
+/// Forwarding headers are believed only from `server.trusted_proxies`: anyone else could
+/// claim any address (and dodge a per-address rate limit with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let base = |trusted: &str| {
+        format!(
+            "server:\n  trusted_proxies: [{trusted}]\nlimits:\n  rate_limit: {{enabled: true, requests_per_minute: 1, burst: 1}}\nbackends:\n  - {{name: b, kind: vllm, url: '{}'}}\nmodels:\n  m: {{backend: b}}\n",
+            backend.url()
+        )
+    };
+    let chat = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let send = |gw: &TestGateway, claimed: &'static str| {
+        gw.client()
+            .post(gw.url("/v1/chat/completions"))
+            .header("x-forwarded-for", claimed)
+            .header("forwarded", format!("for={claimed}"))
+            .header("x-forwarded-proto", "https")
+            .body(chat)
+            .send()
+    };
+
+    let untrusted = TestGateway::start(&base("")).await;
+    assert_eq!(
+        send(&untrusted, "6.6.6.6").await.expect("send").status(),
+        200
+    );
+    let seen = backend.requests().pop().expect("request");
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("127.0.0.1"),
+        "replaced"
+    );
+    assert_eq!(seen.header("forwarded"), None);
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    // Another claimed address is still the same client: one bucket.
+    assert_eq!(
+        send(&untrusted, "7.7.7.7").await.expect("send").status(),
+        429
+    );
+
+    let trusted = TestGateway::start(&base("127.0.0.0/8")).await;
+    assert_eq!(send(&trusted, "6.6.6.6").await.expect("send").status(), 200);
+    let seen = backend.requests().pop().expect("request");
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("6.6.6.6, 127.0.0.1"),
+        "appended"
+    );
+    assert_eq!(seen.header("forwarded"), Some("for=6.6.6.6"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    // Behind a trusted proxy, clients are told apart by their forwarded address.
+    assert_eq!(send(&trusted, "7.7.7.7").await.expect("send").status(), 200);
+    assert_eq!(send(&trusted, "7.7.7.7").await.expect("send").status(), 429);
+}
