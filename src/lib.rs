@@ -17,11 +17,13 @@ pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod redact;
+pub mod redirect;
 pub mod reload;
 pub mod routing;
 pub mod runtime;
 pub mod server;
 pub mod systemd;
+pub mod tls;
 
 pub use config::{Config, ConfigError, ConfigSource};
 pub use server::{BuildOptions, GatewayHandle, build_server};

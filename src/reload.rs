@@ -25,6 +25,8 @@ pub struct Reloader {
     pub metrics: Arc<Metrics>,
     /// Wakes the health checker so new backends are probed at once.
     pub health_wake: Arc<Notify>,
+    /// The HTTPS listener's certificate, re-read on every reload.
+    pub tls: Option<Arc<crate::tls::ReloadableCert>>,
     /// Serialises reloads, so generations are numbered in order.
     serial: Mutex<()>,
 }
@@ -45,6 +47,7 @@ impl Reloader {
             runtime,
             metrics,
             health_wake,
+            tls: None,
             serial: Mutex::new(()),
         }
     }
@@ -58,6 +61,16 @@ impl Reloader {
             .serial
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(tls) = &self.tls {
+            // New handshakes get the new certificate; open connections keep theirs. A
+            // certificate that does not load changes nothing.
+            match tls.reload() {
+                Ok(()) => log::info!(target: "llmgate::config", "TLS certificate re-read"),
+                Err(e) => {
+                    log::error!(target: "llmgate::config", "TLS certificate not reloaded, keeping the current one: {e}")
+                }
+            }
+        }
         let current = self.runtime.load_full();
         let env = Arc::clone(&self.env);
         let loaded = Config::load_with_env(&self.source, Box::new(move |k| env(k)));

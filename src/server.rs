@@ -84,19 +84,22 @@ pub fn build_server(
     let lifecycle = Arc::new(Lifecycle::new(Arc::clone(&metrics)));
     let listen = config.server.listen_addr();
     let tls = config.server.tls.clone();
+    let (http2, h2c) = (config.server.http2, config.server.h2c);
+    let (redirect_port, https_port) = (config.server.redirect_http_port, config.server.port);
+    let redirect_host = config.server.host.clone();
     let source = config.source.clone();
     metrics.register_keys(config.keys.iter().map(|k| &*k.id).chain(["anonymous"]));
     let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(config, 1, None)));
     metrics.config_loaded(true, 1);
     let health_wake = Arc::new(Notify::new());
-    let reloader = Arc::new(Reloader::new(
+    let mut reloader = Reloader::new(
         source,
         options.env,
         options.overrides,
         Arc::clone(&runtime),
         Arc::clone(&metrics),
         Arc::clone(&health_wake),
-    ));
+    );
 
     let gateway = Gateway {
         runtime: Arc::clone(&runtime),
@@ -107,17 +110,32 @@ pub fn build_server(
     };
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "llmgate");
-    match tls {
-        // HTTP/1.1 only: ALPN h2 stays off, so TLS clients get exactly the code paths
-        // (chunked streaming, disconnect detection) that plain clients get.
+    match &tls {
         Some(files) => {
-            let settings =
+            let cert = crate::tls::ReloadableCert::new(files.clone())
+                .map_err(|e| pingora::Error::explain(pingora::ErrorType::InvalidCert, e))?;
+            let cert = Arc::new(cert);
+            let mut settings =
                 TlsSettings::intermediate(&path_str(&files.cert), &path_str(&files.key))?;
+            settings.set_cert_resolver(Arc::clone(&cert) as _);
+            if http2 {
+                settings.enable_h2();
+            }
             proxy.add_tls_with_settings(&listen, None, settings);
+            reloader.tls = Some(cert);
         }
         None => proxy.add_tcp(&listen),
     }
+    if h2c && let Some(app) = proxy.app_logic_mut() {
+        let mut options = pingora::apps::HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
     server.add_service(proxy);
+    if let (Some(port), Some(_)) = (redirect_port, &tls) {
+        server.add_service(crate::redirect::service(&redirect_host, port, https_port));
+    }
+    let reloader = Arc::new(reloader);
     let (probed, probed_rx) = tokio::sync::watch::channel(false);
     server.add_service(background_service(
         "health-checks",

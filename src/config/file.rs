@@ -107,6 +107,17 @@ pub struct Server {
     /// believed: a load balancer in front. Anyone else's are replaced.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// HTTP/2 to clients: offered by ALPN on the HTTPS listener.
+    #[serde(default = "yes", deserialize_with = "interpolate::typed")]
+    pub http2: bool,
+    /// HTTP/2 without TLS (prior knowledge) on a plain listener, for clients inside a
+    /// trusted network or behind a TLS-terminating load balancer.
+    #[serde(default, deserialize_with = "interpolate::typed")]
+    pub h2c: bool,
+    /// With `tls`: also listen on this port for plain HTTP and answer every request with
+    /// a permanent redirect to the HTTPS listener.
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub redirect_http_port: Option<u16>,
 }
 
 /// PEM files for the HTTPS listener. Relative paths are relative to the config file.
@@ -135,6 +146,9 @@ impl Default for Server {
             shutdown_grace_period_s: default_shutdown_grace_period_s(),
             tls: None,
             trusted_proxies: Vec::new(),
+            http2: true,
+            h2c: false,
+            redirect_http_port: None,
         }
     }
 }

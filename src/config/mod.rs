@@ -189,6 +189,12 @@ pub struct ServerSettings {
     pub tls: Option<TlsFiles>,
     /// Peers whose forwarding headers are believed (`server.trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// HTTP/2 by ALPN on the HTTPS listener.
+    pub http2: bool,
+    /// HTTP/2 with prior knowledge on a plain listener.
+    pub h2c: bool,
+    /// A plain listener that redirects to HTTPS.
+    pub redirect_http_port: Option<u16>,
 }
 
 /// The HTTPS listener's certificate chain and private key (PEM), checked readable.

@@ -146,6 +146,18 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
             issues.push((path.key(key), "must be greater than 0".into()));
         }
     }
+    if s.redirect_http_port.is_some() && s.tls.is_none() {
+        issues.push((
+            path.key("redirect_http_port"),
+            "redirects to HTTPS need `server.tls`".into(),
+        ));
+    }
+    if s.redirect_http_port == Some(s.port) {
+        issues.push((
+            path.key("redirect_http_port"),
+            "must differ from `server.port`".into(),
+        ));
+    }
     let threads = if s.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -163,6 +175,9 @@ fn server(s: &file::Server, source: &ConfigSource, issues: &mut Issues) -> Serve
         client_keepalive_timeout: Duration::from_millis(s.client_keepalive_timeout_ms),
         shutdown_grace: Duration::from_secs(s.shutdown_grace_period_s),
         tls: s.tls.as_ref().map(|t| tls_files(t, source, issues)),
+        http2: s.http2,
+        h2c: s.h2c,
+        redirect_http_port: s.redirect_http_port,
         trusted_proxies: s
             .trusted_proxies
             .iter()

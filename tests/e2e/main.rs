@@ -7,6 +7,7 @@ mod anthropic_errors;
 mod anthropic_upstream;
 mod auth_limits;
 mod azure;
+mod edge_tls;
 mod example_files;
 mod failing_backends;
 mod hostile_clients;

@@ -131,18 +131,20 @@ impl TestGateway {
         self.post("/v1/chat/completions", body.to_string()).await
     }
 
-    /// A client for this gateway; it trusts the CA of `tests/fixtures/tls` and nothing else.
+    /// A client for this gateway; it trusts the test CAs of `tests/fixtures/tls` and
+    /// nothing else.
     pub fn client(&self) -> reqwest::Client {
-        let ca = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/tls/ca.pem"
-        ))
-        .expect("test CA");
-        reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
-            .build()
-            .expect("client")
+        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+        for ca in ["ca.pem", "reload/ca_a.pem", "reload/ca_b.pem"] {
+            let pem = std::fs::read(format!(
+                "{}/tests/fixtures/tls/{ca}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .expect("test CA");
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA PEM"));
+        }
+        builder.build().expect("client")
     }
 
     /// Rewrites the config file and reloads it, as SIGHUP would.
