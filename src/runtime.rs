@@ -20,6 +20,10 @@ pub struct Runtime {
     pub keys: KeyRing,
     pub rate_limiter: Option<Arc<RateLimiter>>,
     pub inflight_limiter: Option<Arc<InflightLimiter>>,
+    /// Concurrent streams per key (`limits.max_streams_per_key`).
+    pub stream_limiter: Option<Arc<InflightLimiter>>,
+    /// Token budgets per key and per model (`limits.tokens_per_*`).
+    pub token_budgets: Option<Arc<crate::limits::tokens::TokenBudgets>>,
     /// Rotates the choice among equally good deployments.
     round_robin: AtomicUsize,
 }
@@ -55,8 +59,31 @@ impl Runtime {
                 .filter(|l| l.limit() == limit)
                 .map_or_else(|| Arc::new(InflightLimiter::new(limit)), Arc::clone)
         });
+        let stream_limiter = config.max_streams_per_key.map(|limit| {
+            previous
+                .and_then(|p| p.stream_limiter.as_ref())
+                .filter(|l| l.limit() == limit)
+                .map_or_else(|| Arc::new(InflightLimiter::new(limit)), Arc::clone)
+        });
+        // Budgets carry over a reload when their settings did not change, so a reload is
+        // no way around them.
+        let token_budgets = config.token_limits.is_enabled().then(|| {
+            previous
+                .and_then(|p| p.token_budgets.as_ref())
+                .filter(|b| *b.settings() == config.token_limits)
+                .map_or_else(
+                    || {
+                        Arc::new(crate::limits::tokens::TokenBudgets::new(
+                            &config.token_limits,
+                        ))
+                    },
+                    Arc::clone,
+                )
+        });
         Runtime {
             generation,
+            stream_limiter,
+            token_budgets,
             keys: KeyRing::new(config.keys.clone()),
             config,
             backends,

@@ -37,6 +37,19 @@ pub enum ApiError {
     RateLimited { retry_after_s: u64 },
     #[error("too many concurrent requests for this API key (limit {limit})")]
     TooManyInflight { limit: u32 },
+    #[error(
+        "{kind} token rate limit exceeded for this {scope} ({per_minute} per minute); retry after {retry_after_s} s"
+    )]
+    TokensExhausted {
+        /// `API key` or `model`.
+        scope: &'static str,
+        /// `input` or `output`.
+        kind: &'static str,
+        per_minute: u64,
+        retry_after_s: u64,
+    },
+    #[error("too many concurrent streams for this API key (limit {limit})")]
+    TooManyStreams { limit: u32 },
     #[error("backend `{backend}` ({display}) does not support {capability}")]
     NotImplemented {
         backend: String,
@@ -78,7 +91,10 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::HeadersTooLarge { .. } => 431,
-            ApiError::RateLimited { .. } | ApiError::TooManyInflight { .. } => 429,
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyInflight { .. }
+            | ApiError::TokensExhausted { .. }
+            | ApiError::TooManyStreams { .. } => 429,
             ApiError::Internal { .. } => 500,
             ApiError::NotImplemented { .. } => 501,
             ApiError::BadGateway { .. } => 502,
@@ -100,7 +116,10 @@ impl ApiError {
             | ApiError::HeadersTooLarge { .. }
             | ApiError::NotImplemented { .. } => "invalid_request_error",
             ApiError::Unauthorized => "authentication_error",
-            ApiError::RateLimited { .. } | ApiError::TooManyInflight { .. } => "rate_limit_error",
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyInflight { .. }
+            | ApiError::TokensExhausted { .. }
+            | ApiError::TooManyStreams { .. } => "rate_limit_error",
             ApiError::BadGateway { .. }
             | ApiError::GatewayTimeout { .. }
             | ApiError::Unavailable { .. }
@@ -122,6 +141,8 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::TooManyInflight { .. } => "concurrency_limit_exceeded",
+            ApiError::TokensExhausted { .. } => "token_rate_limit_exceeded",
+            ApiError::TooManyStreams { .. } => "stream_limit_exceeded",
             ApiError::NotImplemented { .. } => "unsupported_capability",
             ApiError::BadGateway { .. } => "bad_gateway",
             ApiError::GatewayTimeout { .. } => "gateway_timeout",
@@ -142,7 +163,8 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
-            ApiError::TooManyInflight { .. } => Some(1),
+            ApiError::TooManyInflight { .. } | ApiError::TooManyStreams { .. } => Some(1),
+            ApiError::TokensExhausted { retry_after_s, .. } => Some(*retry_after_s),
             _ => None,
         }
     }

@@ -69,7 +69,7 @@ pub fn id_from_path(encoded: &str) -> Option<String> {
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time, by the days-from-civil inverse
 /// (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"); one call per listing does
 /// not justify a date crate.
-fn rfc3339_utc(unix: u64) -> String {
+pub(crate) fn rfc3339_utc(unix: u64) -> String {
     let days = unix / 86_400;
     let secs = unix % 86_400;
     let z = days + 719_468;

@@ -25,6 +25,9 @@ pub struct RequestSummary {
     pub stream: bool,
     /// A non-empty `tools` array.
     pub has_tools: bool,
+    /// The output bound the client set (`max_completion_tokens`, `max_tokens`, or the
+    /// Responses API's `max_output_tokens`).
+    pub max_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +38,12 @@ struct Peek<'a> {
     stream: Option<&'a RawValue>,
     #[serde(default)]
     tools: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    max_tokens: Option<serde_json::Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<serde_json::Value>,
+    #[serde(default)]
+    max_output_tokens: Option<serde_json::Value>,
 }
 
 /// Reads `model`, `stream` and `tools` from a JSON request body.
@@ -62,6 +71,13 @@ pub fn inspect(body: &[u8]) -> Result<RequestSummary, ApiError> {
     let mut summary = RequestSummary {
         stream: peek.stream.is_some_and(|raw| raw.get() == "true"),
         has_tools: peek.tools.is_some_and(|tools| !tools.is_empty()),
+        max_tokens: [
+            &peek.max_completion_tokens,
+            &peek.max_tokens,
+            &peek.max_output_tokens,
+        ]
+        .into_iter()
+        .find_map(|v| v.as_ref().and_then(serde_json::Value::as_u64)),
         ..RequestSummary::default()
     };
     if let Some(raw) = peek.model {

@@ -184,7 +184,7 @@ pub fn from_environment(env: Box<EnvSource>) -> Result<Config, ConfigError> {
                 requests_per_minute: r.number("RATE_LIMIT_RPM", 60),
                 burst: r.number("RATE_LIMIT_BURST", 10),
             },
-            max_inflight_per_key: None,
+            ..file::Limits::default()
         },
         cors: file::Cors {
             allow_origins: r.list("CORS_ORIGINS"),

@@ -302,7 +302,7 @@ fn default_deadline_ms() -> u64 {
     120_000
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default)]
@@ -310,6 +310,49 @@ pub struct Limits {
     /// Concurrent requests allowed per API key; unset means unlimited.
     #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub max_inflight_per_key: Option<u32>,
+    /// Concurrent streamed answers allowed per API key; unset means unlimited.
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub max_streams_per_key: Option<u32>,
+    /// Tokens per minute for each API key (each client address when auth is off).
+    #[serde(default)]
+    pub tokens_per_key: TokensPerMinute,
+    /// Tokens per minute for a model alias, all keys together.
+    #[serde(default)]
+    pub tokens_per_model: std::collections::BTreeMap<String, TokensPerMinute>,
+    /// Output tokens reserved for a request that sets no `max_tokens`, until its usage is
+    /// known.
+    #[serde(
+        default = "default_output_reservation",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub default_output_tokens: u64,
+}
+
+fn default_output_reservation() -> u64 {
+    512
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            rate_limit: RateLimit::default(),
+            max_inflight_per_key: None,
+            max_streams_per_key: None,
+            tokens_per_key: TokensPerMinute::default(),
+            tokens_per_model: std::collections::BTreeMap::new(),
+            default_output_tokens: default_output_reservation(),
+        }
+    }
+}
+
+/// Input and output token budgets per minute; unset means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensPerMinute {
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub input: Option<u64>,
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub output: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -162,6 +162,9 @@ pub struct Config {
     pub keys: Vec<KeySpec>,
     pub rate_limit: Option<RateLimitSettings>,
     pub max_inflight_per_key: Option<u32>,
+    pub max_streams_per_key: Option<u32>,
+    /// Token budgets: per key, per model alias, and the output reservation default.
+    pub token_limits: TokenLimits,
     pub cors: file::Cors,
     pub anthropic: AnthropicSettings,
     pub backends: Vec<BackendConfig>,
@@ -233,6 +236,20 @@ pub struct AnthropicSettings {
     pub ping_interval: Duration,
     pub options: crate::api::anthropic::Options,
     pub max_response_bytes: u64,
+}
+
+/// `limits.tokens_per_key`, `limits.tokens_per_model`, `limits.default_output_tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenLimits {
+    pub per_key: file::TokensPerMinute,
+    pub per_model: std::collections::BTreeMap<String, file::TokensPerMinute>,
+    pub default_output: u64,
+}
+
+impl TokenLimits {
+    pub fn is_enabled(&self) -> bool {
+        self.per_key != file::TokensPerMinute::default() || !self.per_model.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

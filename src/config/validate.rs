@@ -31,6 +31,7 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
             "must be at least 1 (omit it for no limit)".into(),
         ));
     }
+    token_limits(&f.limits, &f.models, &mut issues);
     cors(&f.cors, &mut issues);
     let anthropic = anthropic(&f.anthropic, &mut issues);
     let backends = backends(&f.backends, &source, &mut issues);
@@ -75,6 +76,12 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         keys,
         rate_limit,
         max_inflight_per_key: f.limits.max_inflight_per_key,
+        max_streams_per_key: f.limits.max_streams_per_key,
+        token_limits: crate::config::TokenLimits {
+            per_key: f.limits.tokens_per_key,
+            per_model: f.limits.tokens_per_model.clone(),
+            default_output: f.limits.default_output_tokens,
+        },
         cors: f.cors,
         anthropic,
         backends,
@@ -83,6 +90,39 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         retries,
         default_backend,
     })
+}
+
+/// `limits`: stream and token limits above zero, token budgets for known aliases.
+fn token_limits(l: &file::Limits, models: &BTreeMap<String, file::Model>, issues: &mut Issues) {
+    let path = KeyPath::root("limits");
+    if l.max_streams_per_key == Some(0) {
+        issues.push((
+            path.key("max_streams_per_key"),
+            "must be at least 1 (omit it for no limit)".into(),
+        ));
+    }
+    let check = |at: KeyPath, t: &file::TokensPerMinute, issues: &mut Issues| {
+        for (kind, value) in [("input", t.input), ("output", t.output)] {
+            if value == Some(0) {
+                issues.push((
+                    at.key(kind),
+                    "must be at least 1 (omit it for no limit)".into(),
+                ));
+            }
+        }
+    };
+    check(path.key("tokens_per_key"), &l.tokens_per_key, issues);
+    for (alias, t) in &l.tokens_per_model {
+        let at = path.key("tokens_per_model").key(alias);
+        if !models.contains_key(alias) {
+            let known: Vec<&str> = models.keys().map(String::as_str).collect();
+            issues.push((
+                at.clone(),
+                format!("unknown model `{alias}` (known: {})", known.join(", ")),
+            ));
+        }
+        check(at, t, issues);
+    }
 }
 
 /// `models.<alias>.fallbacks`: known aliases, never the alias itself.

@@ -94,6 +94,10 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
     if req.max_tokens == Some(0) {
         return zero_max_tokens(session, ctx, &req).await;
     }
+    let input = crate::api::anthropic::count::heuristic(&req);
+    if let Err(e) = super::admission::admit(gw, ctx, req.stream, input, req.max_tokens) {
+        return respond::error(session, ctx, &e).await;
+    }
     let opts = ctx.rt.config.anthropic.options;
     let raw = ctx.client.body.clone().unwrap_or_default();
     let to_anthropic = ctx

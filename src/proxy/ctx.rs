@@ -26,6 +26,8 @@ pub struct ClientRequest {
     pub summary: RequestSummary,
     /// The client's query string, forwarded upstream unchanged.
     pub query: Option<String>,
+    /// Whose limits apply: the key id, or the client's address without auth.
+    pub limit_key: String,
 }
 
 /// Where the request is going and how the attempts went.
@@ -66,6 +68,8 @@ pub struct Guards {
     pub request: Option<InflightTicket>,
     pub backend: Option<InflightGuard>,
     pub key: Option<pingora_limits::inflight::Guard>,
+    /// A stream slot under `limits.max_streams_per_key`.
+    pub stream: Option<pingora_limits::inflight::Guard>,
 }
 
 impl std::fmt::Debug for Guards {
@@ -98,6 +102,10 @@ pub struct RequestCtx {
     pub guards: Guards,
     /// Timings and usage for the inference metrics.
     pub meter: super::meter::Meter,
+    /// Tokens reserved in the budgets, settled when the request ends.
+    pub reservation: Option<crate::limits::tokens::Reservation>,
+    /// `x-ratelimit-*` / `anthropic-ratelimit-*` for the response.
+    pub limit_headers: Vec<(&'static str, String)>,
 }
 
 impl Drop for RequestCtx {
@@ -124,6 +132,8 @@ impl RequestCtx {
             captured_response: None,
             guards: Guards::default(),
             meter: super::meter::Meter::default(),
+            reservation: None,
+            limit_headers: Vec::new(),
         }
     }
 

@@ -96,5 +96,6 @@ pub fn record(gw: &Gateway, ctx: &RequestCtx, status: u16) {
         error_type: inference::error_type(status, ctx.error),
     };
     let observed = ctx.meter.observed(ctx.started, Instant::now());
+    super::admission::settle(ctx, observed.usage);
     gw.metrics.inference.observe(&labels, &observed);
 }

@@ -2,6 +2,7 @@
 //! owns it; the phases run in the order listed (see docs/architecture.md).
 
 mod access_log;
+mod admission;
 mod anthropic;
 mod anthropic_answer;
 mod cors;

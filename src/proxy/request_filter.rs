@@ -143,7 +143,16 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         return Ok(Outcome::Proxy);
     }
 
-    match prepare_inference(session, ctx, route).await? {
+    let prepared = prepare_inference(session, ctx, route)
+        .await?
+        .and_then(|()| {
+            let summary = &ctx.client.summary;
+            let (stream, max_output) = (summary.stream, summary.max_tokens);
+            // The usual four bytes a token: a prompt estimate, settled against real usage.
+            let input = ctx.client.body.as_ref().map_or(0, |b| b.len() as u64 / 4);
+            super::admission::admit(gw, ctx, stream, input, max_output)
+        });
+    match prepared {
         Ok(()) if super::openai_exchange::needed(ctx) => {
             super::openai_exchange::serve(gw, session, ctx).await?;
             Ok(Outcome::Responded)
@@ -200,6 +209,7 @@ fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), Ap
         None => super::forwarded::client_ip(session, &rt.config.server.trusted_proxies)
             .map_or_else(|| "anonymous".into(), |ip| format!("ip:{ip}")),
     };
+    ctx.client.limit_key.clone_from(&limit_key);
     let metric_key = ctx.client.key_id.as_deref().unwrap_or("anonymous");
     if let Some(limiter) = &rt.rate_limiter
         && let Err(retry_after_s) = limiter.check(&limit_key, Instant::now())

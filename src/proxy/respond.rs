@@ -52,6 +52,9 @@ pub fn anthropic_payload(ctx: &RequestCtx, e: &AnthropicError) -> Payload {
 /// Headers every response of ours carries.
 pub fn decorate(session: &Session, ctx: &RequestCtx, h: &mut ResponseHeader) -> Result<()> {
     h.insert_header("x-request-id", ctx.request_id.as_str())?;
+    for (name, value) in &ctx.limit_headers {
+        h.insert_header(*name, value.as_str())?;
+    }
     if ctx.dialect() == Dialect::Anthropic {
         // The Anthropic SDKs read the request id from `request-id`.
         h.insert_header("request-id", ctx.request_id.as_str())?;

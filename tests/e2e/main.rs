@@ -23,4 +23,5 @@ mod routing_failover;
 mod sdk;
 mod soak;
 mod stream_errors;
+mod token_limits;
 mod total_timeout;

@@ -45,9 +45,10 @@ impl AnthropicError {
             ApiError::NotFound { .. } | ApiError::ModelNotFound { .. } => {
                 Self::new(404, "not_found_error", e.to_string())
             }
-            ApiError::RateLimited { .. } | ApiError::TooManyInflight { .. } => {
-                Self::new(429, "rate_limit_error", e.to_string())
-            }
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyInflight { .. }
+            | ApiError::TokensExhausted { .. }
+            | ApiError::TooManyStreams { .. } => Self::new(429, "rate_limit_error", e.to_string()),
             ApiError::BadGateway { message } | ApiError::Unavailable { message } => Self::new(
                 529,
                 "overloaded_error",

@@ -13,6 +13,8 @@ use pingora_limits::inflight::{Guard, Inflight};
 
 use crate::config::RateLimitSettings;
 
+pub mod tokens;
+
 /// Beyond this many tracked keys (anonymous clients are keyed by address), full buckets
 /// are forgotten: a full bucket is indistinguishable from a new one.
 const MAX_TRACKED: usize = 10_000;

@@ -1,0 +1,287 @@
+//! Token budgets: input and output tokens per minute, per key and per model alias.
+//!
+//! Each budget is a bucket holding up to a minute's tokens, refilled continuously. A
+//! request reserves an estimate up front (its prompt, by the usual four-bytes-a-token
+//! rule, and its `max_tokens` or the configured default for output); when it ends, the
+//! reservation is settled against the usage the backend reported, so the budget counts
+//! real tokens. A bucket may go below zero when a request used more than it reserved;
+//! the next requests then wait for the refill. A request larger than a whole minute's
+//! budget is admitted once the bucket is full, rather than never. The mutex guards a few
+//! arithmetic operations and is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Beyond this many tracked keys, full buckets are forgotten (they equal a new one).
+const MAX_TRACKED: usize = 10_000;
+
+#[derive(Debug)]
+struct Bucket {
+    level: f64,
+    updated: Instant,
+}
+
+/// One budget: `per_minute` tokens per minute for each key.
+#[derive(Debug)]
+pub struct TokenBudget {
+    per_minute: u64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// What a budget looks like for one key after a decision (for `x-ratelimit-*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the bucket is full again.
+    pub reset_s: u64,
+}
+
+impl TokenBudget {
+    pub fn new(per_minute: u64) -> TokenBudget {
+        TokenBudget {
+            per_minute: per_minute.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn per_minute(&self) -> u64 {
+        self.per_minute
+    }
+
+    fn rate(&self) -> f64 {
+        self.per_minute as f64 / 60.0
+    }
+
+    fn with_bucket<T>(
+        &self,
+        key: &str,
+        now: Instant,
+        f: impl FnOnce(&mut Bucket, f64, f64) -> T,
+    ) -> T {
+        let capacity = self.per_minute as f64;
+        let rate = self.rate();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key) {
+            buckets.retain(|_, b| {
+                b.level + now.duration_since(b.updated).as_secs_f64() * rate < capacity
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            level: capacity,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.level = (bucket.level + elapsed * rate).min(capacity);
+        bucket.updated = now;
+        f(bucket, capacity, rate)
+    }
+
+    fn standing(level: f64, capacity: f64, rate: f64) -> Standing {
+        Standing {
+            limit: capacity as u64,
+            remaining: level.max(0.0) as u64,
+            reset_s: ((capacity - level) / rate).ceil().max(0.0) as u64,
+        }
+    }
+
+    /// Takes `tokens` for `key`, or says in how many seconds they will be there.
+    pub fn reserve(&self, key: &str, tokens: u64, now: Instant) -> Result<Standing, u64> {
+        self.with_bucket(key, now, |b, capacity, rate| {
+            // More than a minute's budget: admitted when the bucket is full.
+            let needed = (tokens as f64).min(capacity);
+            if b.level >= needed {
+                b.level -= tokens as f64;
+                Ok(Self::standing(b.level, capacity, rate))
+            } else {
+                Err(((needed - b.level) / rate).ceil().max(1.0) as u64)
+            }
+        })
+    }
+
+    /// Gives back a reservation that was not used (another budget refused the request).
+    pub fn release(&self, key: &str, tokens: u64, now: Instant) {
+        self.with_bucket(key, now, |b, capacity, _| {
+            b.level = (b.level + tokens as f64).min(capacity);
+        });
+    }
+
+    /// Replaces a reservation by what was really used.
+    pub fn settle(&self, key: &str, reserved: u64, used: u64, now: Instant) {
+        self.with_bucket(key, now, |b, capacity, _| {
+            b.level = (b.level + reserved as f64 - used as f64).min(capacity);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn reservations_refill_and_settle_to_what_was_used() {
+        let budget = TokenBudget::new(600); // 10 a second
+        let t0 = Instant::now();
+        assert_eq!(budget.reserve("k", 500, t0).map(|s| s.remaining), Ok(100));
+        assert_eq!(budget.reserve("k", 200, t0), Err(10), "100 short at 10/s");
+        // Only 50 of the 500 were used: 450 come back.
+        budget.settle("k", 500, 50, t0);
+        assert!(budget.reserve("k", 200, t0).is_ok());
+        // A request bigger than the minute: admitted once full, then the bucket is negative.
+        let big = TokenBudget::new(60);
+        assert!(big.reserve("k", 1000, t0).is_ok());
+        assert_eq!(big.reserve("k", 1, t0 + Duration::from_secs(60)), Err(881));
+        assert!(big.reserve("other", 1, t0).is_ok(), "keys are independent");
+    }
+}
+
+/// Why a reservation was refused: which budget, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// `API key` or `model`.
+    pub scope: &'static str,
+    /// `input` or `output`.
+    pub kind: &'static str,
+    pub per_minute: u64,
+    pub retry_after_s: u64,
+}
+
+/// Tokens a request holds until it ends, and how the key's budgets stand after it.
+#[derive(Debug, Clone, Default)]
+pub struct Reservation {
+    key: String,
+    model: Option<String>,
+    input: u64,
+    output: u64,
+    /// The key's (or else the model's) input and output budgets after the reservation.
+    pub input_standing: Option<Standing>,
+    pub output_standing: Option<Standing>,
+}
+
+/// Every token budget of one configuration.
+#[derive(Debug)]
+pub struct TokenBudgets {
+    settings: crate::config::TokenLimits,
+    key_input: Option<TokenBudget>,
+    key_output: Option<TokenBudget>,
+    /// Per alias; one shared bucket each (keyed by the empty string).
+    model: HashMap<String, (Option<TokenBudget>, Option<TokenBudget>)>,
+}
+
+impl TokenBudgets {
+    pub fn new(settings: &crate::config::TokenLimits) -> TokenBudgets {
+        TokenBudgets {
+            settings: settings.clone(),
+            key_input: settings.per_key.input.map(TokenBudget::new),
+            key_output: settings.per_key.output.map(TokenBudget::new),
+            model: settings
+                .per_model
+                .iter()
+                .map(|(alias, t)| {
+                    (
+                        alias.clone(),
+                        (
+                            t.input.map(TokenBudget::new),
+                            t.output.map(TokenBudget::new),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub fn settings(&self) -> &crate::config::TokenLimits {
+        &self.settings
+    }
+
+    /// The budgets a request of `key` for `model` draws from, with the bucket key each.
+    fn budgets<'a>(
+        &'a self,
+        key: &'a str,
+        model: Option<&str>,
+    ) -> Vec<(&'a TokenBudget, &'a str, &'static str, &'static str)> {
+        let mut out = Vec::with_capacity(4);
+        if let Some(b) = &self.key_input {
+            out.push((b, key, "API key", "input"));
+        }
+        if let Some(b) = &self.key_output {
+            out.push((b, key, "API key", "output"));
+        }
+        if let Some((input, output)) = model.and_then(|m| self.model.get(m)) {
+            if let Some(b) = input {
+                out.push((b, "", "model", "input"));
+            }
+            if let Some(b) = output {
+                out.push((b, "", "model", "output"));
+            }
+        }
+        out
+    }
+
+    /// Reserves `input` and `output` tokens in every budget that applies, or none.
+    ///
+    /// # Errors
+    /// The first budget that cannot cover its part, and when it will.
+    pub fn reserve(
+        &self,
+        key: &str,
+        model: Option<&str>,
+        input: u64,
+        output: u64,
+        now: Instant,
+    ) -> Result<Reservation, Refused> {
+        let mut taken = Vec::new();
+        let mut r = Reservation {
+            key: key.to_owned(),
+            model: model.map(str::to_owned),
+            input,
+            output,
+            ..Reservation::default()
+        };
+        for (budget, bucket, scope, kind) in self.budgets(key, model) {
+            let amount = if kind == "input" { input } else { output };
+            match budget.reserve(bucket, amount, now) {
+                Ok(standing) => {
+                    taken.push((budget, bucket, amount));
+                    let slot = if kind == "input" {
+                        &mut r.input_standing
+                    } else {
+                        &mut r.output_standing
+                    };
+                    // The key's standing wins over the model's for the headers.
+                    if slot.is_none() || scope == "API key" {
+                        *slot = Some(standing);
+                    }
+                }
+                Err(retry_after_s) => {
+                    for (b, k, a) in taken {
+                        b.release(k, a, now);
+                    }
+                    return Err(Refused {
+                        scope,
+                        kind,
+                        per_minute: budget.per_minute(),
+                        retry_after_s,
+                    });
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// Settles `r` against the tokens really used.
+    pub fn settle(&self, r: &Reservation, input: u64, output: u64, now: Instant) {
+        for (budget, bucket, _, kind) in self.budgets(&r.key, r.model.as_deref()) {
+            if kind == "input" {
+                budget.settle(bucket, r.input, input, now);
+            } else {
+                budget.settle(bucket, r.output, output, now);
+            }
+        }
+    }
+}

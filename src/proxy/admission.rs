@@ -1,0 +1,139 @@
+//! Admission once the model and the body are known: a stream slot under
+//! `limits.max_streams_per_key`, and tokens reserved in the key's and the model's budgets
+//! (`limits::tokens`), settled against the reported usage when the request ends. The
+//! budgets' standing goes out as `x-ratelimit-*` (OpenAI routes) or
+//! `anthropic-ratelimit-*` (`/v1/messages`) headers.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::ctx::RequestCtx;
+use crate::api::Dialect;
+use crate::api::error::ApiError;
+use crate::limits::tokens::Standing;
+use crate::proxy::Gateway;
+
+/// Admits a request expecting about `input` prompt tokens and at most `max_output` output
+/// tokens (the configured default when the client set none).
+///
+/// # Errors
+/// 429 in the client's dialect when a stream slot or a token budget is exhausted.
+pub fn admit(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    stream: bool,
+    input: u64,
+    max_output: Option<u64>,
+) -> Result<(), ApiError> {
+    let rt = std::sync::Arc::clone(&ctx.rt);
+    let metric_key = ctx
+        .client
+        .key_id
+        .as_deref()
+        .unwrap_or("anonymous")
+        .to_owned();
+    if stream && let Some(limiter) = &rt.stream_limiter {
+        match limiter.acquire(&ctx.client.limit_key) {
+            Ok(guard) => ctx.guards.stream = Some(guard),
+            Err(limit) => {
+                gw.metrics.rate_limited(&metric_key);
+                return Err(ApiError::TooManyStreams { limit });
+            }
+        }
+    }
+    let Some(budgets) = &rt.token_budgets else {
+        return Ok(());
+    };
+    let model = ctx
+        .client
+        .summary
+        .model
+        .as_deref()
+        .filter(|m| rt.config.models.contains_key(*m));
+    let output = max_output.unwrap_or(budgets.settings().default_output);
+    match budgets.reserve(&ctx.client.limit_key, model, input, output, Instant::now()) {
+        Ok(reservation) => {
+            ctx.limit_headers = headers(
+                ctx.dialect(),
+                reservation.input_standing,
+                reservation.output_standing,
+            );
+            ctx.reservation = Some(reservation);
+            Ok(())
+        }
+        Err(refused) => {
+            gw.metrics.rate_limited(&metric_key);
+            Err(ApiError::TokensExhausted {
+                scope: refused.scope,
+                kind: refused.kind,
+                per_minute: refused.per_minute,
+                retry_after_s: refused.retry_after_s,
+            })
+        }
+    }
+}
+
+/// Settles the request's reservation against the usage its backend reported; without a
+/// report the reservation stands (the estimate is all there is).
+pub fn settle(ctx: &RequestCtx, usage: Option<crate::api::usage::Usage>) {
+    if let (Some(budgets), Some(reservation), Some(usage)) =
+        (&ctx.rt.token_budgets, &ctx.reservation, usage)
+    {
+        budgets.settle(reservation, usage.input, usage.output, Instant::now());
+    }
+}
+
+fn headers(
+    dialect: Dialect,
+    input: Option<Standing>,
+    output: Option<Standing>,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    match dialect {
+        Dialect::OpenAi => {
+            // OpenAI's names for the token budget (input, the one every request draws on),
+            // and the same for output tokens.
+            if let Some(s) = input.or(output) {
+                out.push(("x-ratelimit-limit-tokens", s.limit.to_string()));
+                out.push(("x-ratelimit-remaining-tokens", s.remaining.to_string()));
+                out.push(("x-ratelimit-reset-tokens", format!("{}s", s.reset_s)));
+            }
+            if let (Some(s), Some(_)) = (output, input) {
+                out.push(("x-ratelimit-limit-output-tokens", s.limit.to_string()));
+                out.push((
+                    "x-ratelimit-remaining-output-tokens",
+                    s.remaining.to_string(),
+                ));
+                out.push(("x-ratelimit-reset-output-tokens", format!("{}s", s.reset_s)));
+            }
+        }
+        Dialect::Anthropic => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let reset = |s: Standing| crate::api::models::rfc3339_utc(now + s.reset_s);
+            if let Some(s) = input {
+                out.push((
+                    "anthropic-ratelimit-input-tokens-limit",
+                    s.limit.to_string(),
+                ));
+                out.push((
+                    "anthropic-ratelimit-input-tokens-remaining",
+                    s.remaining.to_string(),
+                ));
+                out.push(("anthropic-ratelimit-input-tokens-reset", reset(s)));
+            }
+            if let Some(s) = output {
+                out.push((
+                    "anthropic-ratelimit-output-tokens-limit",
+                    s.limit.to_string(),
+                ));
+                out.push((
+                    "anthropic-ratelimit-output-tokens-remaining",
+                    s.remaining.to_string(),
+                ));
+                out.push(("anthropic-ratelimit-output-tokens-reset", reset(s)));
+            }
+        }
+    }
+    out
+}
