@@ -50,6 +50,15 @@ pub enum ApiError {
     },
     #[error("too many concurrent streams for this API key (limit {limit})")]
     TooManyStreams { limit: u32 },
+    #[error(
+        "backend `{backend}` is serving its maximum of {limit} requests and its queue is {why}; retry shortly"
+    )]
+    Saturated {
+        backend: String,
+        limit: u32,
+        /// `full` or `not moving`.
+        why: &'static str,
+    },
     #[error("backend `{backend}` ({display}) does not support {capability}")]
     NotImplemented {
         backend: String,
@@ -98,7 +107,7 @@ impl ApiError {
             ApiError::Internal { .. } => 500,
             ApiError::NotImplemented { .. } => 501,
             ApiError::BadGateway { .. } => 502,
-            ApiError::Unavailable { .. } => 503,
+            ApiError::Unavailable { .. } | ApiError::Saturated { .. } => 503,
             ApiError::GatewayTimeout { .. } => 504,
         }
     }
@@ -123,6 +132,7 @@ impl ApiError {
             ApiError::BadGateway { .. }
             | ApiError::GatewayTimeout { .. }
             | ApiError::Unavailable { .. }
+            | ApiError::Saturated { .. }
             | ApiError::Internal { .. } => "server_error",
         }
     }
@@ -143,6 +153,7 @@ impl ApiError {
             ApiError::TooManyInflight { .. } => "concurrency_limit_exceeded",
             ApiError::TokensExhausted { .. } => "token_rate_limit_exceeded",
             ApiError::TooManyStreams { .. } => "stream_limit_exceeded",
+            ApiError::Saturated { .. } => "backend_saturated",
             ApiError::NotImplemented { .. } => "unsupported_capability",
             ApiError::BadGateway { .. } => "bad_gateway",
             ApiError::GatewayTimeout { .. } => "gateway_timeout",
@@ -163,7 +174,9 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_s } => Some(*retry_after_s),
-            ApiError::TooManyInflight { .. } | ApiError::TooManyStreams { .. } => Some(1),
+            ApiError::TooManyInflight { .. }
+            | ApiError::TooManyStreams { .. }
+            | ApiError::Saturated { .. } => Some(1),
             ApiError::TokensExhausted { retry_after_s, .. } => Some(*retry_after_s),
             _ => None,
         }

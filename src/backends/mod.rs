@@ -7,6 +7,7 @@ pub mod client;
 pub mod health;
 pub mod passive;
 pub mod profile;
+pub mod slots;
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -198,6 +199,8 @@ pub struct Backend {
     pub profile: &'static Profile,
     pub capabilities: Capabilities,
     pub shared: Arc<BackendShared>,
+    /// `max_concurrency` slots; kept across reloads that keep the server and the limit.
+    pub slots: Option<Arc<slots::Slots>>,
     /// `tls_ca_file`'s certificates, trusted for this backend instead of the system store.
     trusted_ca: Option<Arc<CaType>>,
     /// Pingora pools connections by address, SNI and verification flags, but not by CA:
@@ -213,6 +216,12 @@ impl Backend {
         let capabilities = profile.capabilities.with_overrides(&config.capabilities);
         let same_server =
             previous.filter(|p| p.config.url == config.url && p.config.kind == config.kind);
+        let slots = config.concurrency.map(|settings| {
+            same_server
+                .and_then(|p| p.slots.as_ref())
+                .filter(|s| s.settings() == settings)
+                .map_or_else(|| Arc::new(slots::Slots::new(settings)), Arc::clone)
+        });
         let shared = match same_server {
             Some(p) => Arc::clone(&p.shared),
             None => {
@@ -248,6 +257,7 @@ impl Backend {
             profile,
             capabilities,
             shared,
+            slots,
             trusted_ca,
             pool_group,
         }

@@ -330,10 +330,20 @@ pub struct BackendConfig {
     pub stream_usage: bool,
     /// `passthrough_paths`: exact paths, or prefixes (from `/*`).
     pub passthrough: Vec<PathPattern>,
+    /// `max_concurrency`, with its queue: at most this many requests at once.
+    pub concurrency: Option<ConcurrencySettings>,
     /// DER certificates trusted for this backend's TLS instead of the system store.
     pub tls_ca: Option<Arc<[Vec<u8>]>>,
     /// `api-version` for the Azure kinds.
     pub api_version: Option<String>,
+}
+
+/// A backend's `max_concurrency` and the queue in front of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcurrencySettings {
+    pub max: u32,
+    pub max_queue: u32,
+    pub queue_timeout: Duration,
 }
 
 /// A path a backend serves as it is: exact, or everything below a prefix.

@@ -133,6 +133,7 @@ pub(super) fn backends(
             ("write_timeout_ms", b.write_timeout_ms),
             ("idle_timeout_ms", b.idle_timeout_ms),
             ("total_timeout_ms", b.total_timeout_ms.unwrap_or(1)),
+            ("max_concurrency", b.max_concurrency.map_or(1, u64::from)),
         ] {
             if value == 0 {
                 issues.push((path.key(key), "must be greater than 0".into()));
@@ -191,6 +192,11 @@ pub(super) fn backends(
                     | BackendKind::Azure
             )),
             passthrough: passthrough_patterns(&b.passthrough_paths, &path, issues),
+            concurrency: b.max_concurrency.map(|max| super::ConcurrencySettings {
+                max,
+                max_queue: b.max_queue,
+                queue_timeout: Duration::from_millis(b.queue_timeout_ms),
+            }),
             tls_ca,
             api_version: match b.kind {
                 BackendKind::Azure => {

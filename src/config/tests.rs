@@ -57,7 +57,7 @@ fn schema_errors_name_path_and_line() {
     assert_eq!(
         errors("backends:\n  - name: a\n    kind: vllm\n    url: http://x\n    retries: 3\n"),
         [
-            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `total_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `stream_usage`, `passthrough_paths`, `tls_ca_file`, `api_version` at line 5 column 5"
+            "test.yaml: backends[0]: unknown field `retries`, expected one of `name`, `kind`, `url`, `api_key`, `connect_timeout_ms`, `read_timeout_ms`, `total_timeout_ms`, `write_timeout_ms`, `idle_timeout_ms`, `health_check`, `capabilities`, `anthropic`, `stream_usage`, `passthrough_paths`, `max_concurrency`, `max_queue`, `queue_timeout_ms`, `tls_ca_file`, `api_version` at line 5 column 5"
         ]
     );
     assert_eq!(

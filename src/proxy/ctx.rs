@@ -70,6 +70,8 @@ pub struct Guards {
     pub key: Option<pingora_limits::inflight::Guard>,
     /// A stream slot under `limits.max_streams_per_key`.
     pub stream: Option<pingora_limits::inflight::Guard>,
+    /// The current attempt's slot under its backend's `max_concurrency`.
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for Guards {

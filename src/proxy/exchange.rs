@@ -200,6 +200,34 @@ pub async fn open(
         ctx.upstream.current = Some(candidate.backend);
         ctx.upstream.status = None;
         ctx.upstream.attempts += 1;
+        ctx.guards.slot = None;
+        if let Some(slots) = &backend.slots {
+            let waited = unless_interrupted(
+                gw,
+                session,
+                ctx.deadline(),
+                slots.acquire(&gw.metrics.inference.queued),
+            )
+            .await;
+            match waited {
+                Ok(Ok(permit)) => ctx.guards.slot = Some(permit),
+                Ok(Err(why)) => {
+                    ctx.error = Some("overloaded");
+                    return Err(AnthropicError::new(
+                        529,
+                        "overloaded_error",
+                        format!(
+                            "backend `{}` is serving its maximum of {} requests ({why:?}); retry shortly",
+                            backend.name(),
+                            slots.settings().max
+                        ),
+                    ));
+                }
+                Err(Interrupted::ClientGone) => return Ok(Opened::ClientGone),
+                Err(Interrupted::CutOff) => return Err(shutdown_error()),
+                Err(Interrupted::Deadline) => return Err(deadline_error()),
+            }
+        }
         ctx.guards.backend = Some(backend.track_inflight());
         let outgoing = body_for(&candidate, backend)?;
         let Some(addr) = backend.ensure_addr().await else {

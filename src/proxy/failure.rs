@@ -9,7 +9,7 @@ use pingora_error::RetryType;
 use super::ctx::RequestCtx;
 use super::response::RETRYABLE_STATUS;
 use super::retry::{self, Failure};
-use super::upstream::{NO_ADDRESS, NO_ATTEMPT_LEFT};
+use super::upstream::{NO_ADDRESS, NO_ATTEMPT_LEFT, SATURATED};
 use crate::api::error::ApiError;
 use crate::backends::HealthState;
 use crate::proxy::Gateway;
@@ -132,6 +132,7 @@ pub fn error_kind(e: &Error) -> &'static str {
         | ErrorType::InvalidCert => "tls",
         ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
         t if *t == REQUEST_DEADLINE => "timeout",
+        t if *t == SATURATED => "overloaded",
         ErrorType::ConnectionClosed => "closed",
         ErrorType::ReadError | ErrorType::WriteError => "io",
         ErrorType::InvalidHTTPHeader | ErrorType::H1Error | ErrorType::H2Error => "protocol",
@@ -190,6 +191,21 @@ fn client_error(e: &Error, ctx: &RequestCtx, shutting_down: bool) -> Option<ApiE
                     e.etype().as_str()
                 ),
             },
+            t if *t == SATURATED => {
+                let limit = ctx
+                    .backend()
+                    .and_then(|b| b.slots.as_ref())
+                    .map_or(0, |s| s.settings().max);
+                ApiError::Saturated {
+                    backend,
+                    limit,
+                    why: if e.to_string().contains("QueueFull") {
+                        "full"
+                    } else {
+                        "not moving"
+                    },
+                }
+            }
             t if *t == REQUEST_DEADLINE => ApiError::GatewayTimeout {
                 message: format!(
                     "the request exceeded its total time limit (backend `{backend}`, total_timeout_ms)"

@@ -13,6 +13,9 @@ use crate::proxy::Gateway;
 /// Marks an attempt that failed before any address could be used.
 pub const NO_ADDRESS: ErrorType = ErrorType::Custom("backend address unresolved");
 
+/// A backend at `max_concurrency` whose queue is full or did not move in time.
+pub const SATURATED: ErrorType = ErrorType::Custom("backend saturated");
+
 /// Ends a request that has no attempt left (or no time for one).
 pub const NO_ATTEMPT_LEFT: ErrorType = ErrorType::Custom("no attempt left");
 
@@ -53,7 +56,24 @@ pub async fn peer(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         ctx.upstream.body = Some(with_usage);
         ctx.upstream.asked_for_usage = true;
     }
-    // The previous attempt's guard (if any) is released here.
+    // The previous attempt's guard and slot (if any) are released here.
+    ctx.guards.slot = None;
+    if let Some(slots) = &backend.slots {
+        match slots.acquire(&gw.metrics.inference.queued).await {
+            Ok(permit) => ctx.guards.slot = Some(permit),
+            Err(why) => {
+                let mut e = Error::explain(
+                    SATURATED,
+                    format!(
+                        "backend `{}` is at max_concurrency ({why:?})",
+                        backend.name()
+                    ),
+                );
+                e.set_retry(false);
+                return Err(e);
+            }
+        }
+    }
     ctx.guards.backend = Some(backend.track_inflight());
     let Some(addr) = backend.ensure_addr().await else {
         let mut e = Error::explain(

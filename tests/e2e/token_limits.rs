@@ -177,3 +177,66 @@ async fn concurrent_streams_per_key_are_bounded() {
         "the slot is free again"
     );
 }
+
+/// `max_concurrency` per deployment: at most that many at once, then a bounded queue with
+/// a deadline, then a 503 (Anthropic's 529 on `/v1/messages`) with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_at_max_concurrency_queues_then_refuses() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let gw = TestGateway::start(&format!(
+        "backends:\n  - {{name: b, kind: vllm, url: '{}', anthropic: translate, max_concurrency: 1, max_queue: 1, queue_timeout_ms: 400}}\nmodels:\n  m: {{backend: b}}\n",
+        backend.url()
+    ))
+    .await;
+    let gate = Arc::new(Notify::new());
+    backend.push(Reply::Sse {
+        events: chat_stream(Kind::Vllm, "m", &["a", "b"], false),
+        delay: Duration::ZERO,
+        gate: Some(Arc::clone(&gate)),
+        split: false,
+        truncate: false,
+    });
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let holder = gw
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    let mut reader = EventReader::new(holder);
+    reader.next().await.expect("holding the slot");
+
+    // One request waits in the queue...
+    let (waiter, _) = tokio::join!(gw.post("/v1/chat/completions", body), async {
+        gw.wait_metric("llmgate_queued_requests 1").await;
+        // ...so the next finds the queue full and is refused at once.
+        let started = Instant::now();
+        let r = gw.post("/v1/chat/completions", body).await;
+        assert_eq!(r.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "no wait when the queue is full"
+        );
+        assert_eq!(r.headers()["retry-after"], "1");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["error"]["code"], "backend_saturated", "{v}");
+    });
+    // The waiter's wait ran out: 503 as well.
+    assert_eq!(waiter.status(), 503);
+    let r = gw
+        .post(
+            "/v1/messages",
+            r#"{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 529, "Anthropic's overloaded on /v1/messages");
+
+    gate.notify_one();
+    reader.rest().await;
+    assert_eq!(
+        gw.post("/v1/chat/completions", body).await.status(),
+        200,
+        "the slot is free"
+    );
+    assert!(gw.metrics().await.contains("llmgate_queued_requests 0"));
+}

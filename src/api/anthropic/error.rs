@@ -49,6 +49,7 @@ impl AnthropicError {
             | ApiError::TooManyInflight { .. }
             | ApiError::TokensExhausted { .. }
             | ApiError::TooManyStreams { .. } => Self::new(429, "rate_limit_error", e.to_string()),
+            ApiError::Saturated { .. } => Self::new(529, "overloaded_error", e.to_string()),
             ApiError::BadGateway { message } | ApiError::Unavailable { message } => Self::new(
                 529,
                 "overloaded_error",

@@ -91,6 +91,18 @@ pub struct Backend {
     /// trailing `/*` takes everything below). Relative to the server root.
     #[serde(default)]
     pub passthrough_paths: Vec<String>,
+    /// Requests this backend serves at once; more wait in a queue. Unset: no bound.
+    #[serde(default, deserialize_with = "interpolate::opt_typed")]
+    pub max_concurrency: Option<u32>,
+    /// Requests that may wait for a `max_concurrency` slot; beyond, 503 at once.
+    #[serde(default = "default_max_queue", deserialize_with = "interpolate::typed")]
+    pub max_queue: u32,
+    /// How long a request waits for a slot before it gets a 503.
+    #[serde(
+        default = "default_queue_timeout_ms",
+        deserialize_with = "interpolate::typed"
+    )]
+    pub queue_timeout_ms: u64,
     /// For `https://` backends signed by a private CA: a PEM bundle trusted for this
     /// backend instead of the system store. Relative paths are relative to the config file.
     #[serde(default, deserialize_with = "interpolate::opt_string")]
@@ -204,6 +216,14 @@ pub struct CapabilityOverrides {
     pub tokenize: Option<bool>,
     #[serde(default, deserialize_with = "interpolate::opt_typed")]
     pub responses: Option<bool>,
+}
+
+fn default_max_queue() -> u32 {
+    64
+}
+
+fn default_queue_timeout_ms() -> u64 {
+    30_000
 }
 
 /// A client-facing model name. Either `backend` (one deployment) or `deployments`.
