@@ -2,12 +2,13 @@
 # Installs, with apt, the system packages the build and the suites need and that a fresh
 # Debian machine may lack: cmake and a C/C++ toolchain (Pingora's zlib-ng, llama.cpp),
 # curl, Python with venv and pip (the SDK suites, registry downloads), Node.js and npm
-# (Claude Code), systemd-analyze (the unit is verified). Does nothing when everything is present.
+# (Claude Code), systemd-analyze (the unit is verified), redis-server (shared limits are
+# tested against a real one). Does nothing when everything is present.
 set -euo pipefail
 declare -A package_for=(
   [cmake]=cmake [gcc]=build-essential [g++]=build-essential [make]=make
   [pkg-config]=pkg-config [curl]=curl [python3]=python3 [npm]="nodejs npm"
-  [systemd-analyze]=systemd
+  [systemd-analyze]=systemd [redis-server]=redis-server
 )
 packages=()
 for tool in "${!package_for[@]}"; do

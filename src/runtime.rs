@@ -24,6 +24,8 @@ pub struct Runtime {
     pub stream_limiter: Option<Arc<InflightLimiter>>,
     /// Token budgets per key and per model (`limits.tokens_per_*`).
     pub token_budgets: Option<Arc<crate::limits::tokens::TokenBudgets>>,
+    /// `limits.backend: redis`: the limits every replica shares.
+    pub shared_limits: Option<Arc<crate::limits::shared::SharedLimits>>,
     /// Rotates the choice among equally good deployments.
     round_robin: AtomicUsize,
 }
@@ -80,8 +82,23 @@ impl Runtime {
                     Arc::clone,
                 )
         });
+        let shared_limits = config.shared_limits.as_ref().map(|(url, prefix)| {
+            previous
+                .and_then(|p| p.shared_limits.as_ref())
+                .filter(|s| s.url() == url.expose() && s.prefix() == prefix)
+                .map_or_else(
+                    || {
+                        Arc::new(crate::limits::shared::SharedLimits::new(
+                            url.expose(),
+                            prefix,
+                        ))
+                    },
+                    Arc::clone,
+                )
+        });
         Runtime {
             generation,
+            shared_limits,
             stream_limiter,
             token_budgets,
             keys: KeyRing::new(config.keys.clone()),

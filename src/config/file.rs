@@ -326,6 +326,31 @@ pub struct Limits {
         deserialize_with = "interpolate::typed"
     )]
     pub default_output_tokens: u64,
+    /// Where limits are counted: `local` (this process) or `redis` (shared by every
+    /// replica using the same Redis).
+    #[serde(default, deserialize_with = "interpolate::typed")]
+    pub backend: LimitsBackend,
+    /// `redis://[:password@]host:port[/db]`, with `backend: redis`.
+    #[serde(default, deserialize_with = "interpolate::opt_string")]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys, so several gateways can share one Redis apart.
+    #[serde(
+        default = "default_redis_prefix",
+        deserialize_with = "interpolate::string"
+    )]
+    pub redis_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitsBackend {
+    #[default]
+    Local,
+    Redis,
+}
+
+fn default_redis_prefix() -> String {
+    "llmgate".into()
 }
 
 fn default_output_reservation() -> u64 {
@@ -341,6 +366,9 @@ impl Default for Limits {
             tokens_per_key: TokensPerMinute::default(),
             tokens_per_model: std::collections::BTreeMap::new(),
             default_output_tokens: default_output_reservation(),
+            backend: LimitsBackend::Local,
+            redis_url: None,
+            redis_prefix: default_redis_prefix(),
         }
     }
 }

@@ -165,6 +165,8 @@ pub struct Config {
     pub max_streams_per_key: Option<u32>,
     /// Token budgets: per key, per model alias, and the output reservation default.
     pub token_limits: TokenLimits,
+    /// `limits.backend: redis`: the Redis URL and key prefix every replica shares.
+    pub shared_limits: Option<(Secret, String)>,
     pub cors: file::Cors,
     pub anthropic: AnthropicSettings,
     pub backends: Vec<BackendConfig>,

@@ -77,6 +77,20 @@ pub fn validate(f: file::File, source: ConfigSource) -> Result<Config, Issues> {
         rate_limit,
         max_inflight_per_key: f.limits.max_inflight_per_key,
         max_streams_per_key: f.limits.max_streams_per_key,
+        shared_limits: match (f.limits.backend, &f.limits.redis_url) {
+            (file::LimitsBackend::Redis, Some(url)) => Some((
+                crate::config::Secret::new(url.clone()),
+                f.limits.redis_prefix.clone(),
+            )),
+            (file::LimitsBackend::Redis, None) => {
+                issues.push((
+                    KeyPath::root("limits").key("redis_url"),
+                    "`backend: redis` needs a redis_url (redis://host:6379)".into(),
+                ));
+                None
+            }
+            (file::LimitsBackend::Local, _) => None,
+        },
         token_limits: crate::config::TokenLimits {
             per_key: f.limits.tokens_per_key,
             per_model: f.limits.tokens_per_model.clone(),

@@ -13,6 +13,7 @@ use pingora_limits::inflight::{Guard, Inflight};
 
 use crate::config::RateLimitSettings;
 
+pub mod shared;
 pub mod tokens;
 
 /// Beyond this many tracked keys (anonymous clients are keyed by address), full buckets

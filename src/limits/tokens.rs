@@ -161,6 +161,8 @@ pub struct Reservation {
     /// The key's (or else the model's) input and output budgets after the reservation.
     pub input_standing: Option<Standing>,
     pub output_standing: Option<Standing>,
+    /// Made in Redis (`limits.backend: redis`), so settled there.
+    pub shared: bool,
 }
 
 /// Every token budget of one configuration.
@@ -203,7 +205,7 @@ impl TokenBudgets {
     fn budgets<'a>(
         &'a self,
         key: &'a str,
-        model: Option<&str>,
+        model: Option<&'a str>,
     ) -> Vec<(&'a TokenBudget, &'a str, &'static str, &'static str)> {
         let mut out = Vec::with_capacity(4);
         if let Some(b) = &self.key_input {
@@ -212,15 +214,113 @@ impl TokenBudgets {
         if let Some(b) = &self.key_output {
             out.push((b, key, "API key", "output"));
         }
-        if let Some((input, output)) = model.and_then(|m| self.model.get(m)) {
+        if let Some(model) = model
+            && let Some((input, output)) = self.model.get(model)
+        {
             if let Some(b) = input {
-                out.push((b, "", "model", "input"));
+                out.push((b, model, "model", "input"));
             }
             if let Some(b) = output {
-                out.push((b, "", "model", "output"));
+                out.push((b, model, "model", "output"));
             }
         }
         out
+    }
+
+    /// The Redis bucket of one budget (`limits.backend: redis`).
+    fn shared_key(bucket: &str, scope: &str, kind: &str) -> String {
+        let scope = if scope == "model" { "model" } else { "key" };
+        format!("tokens:{scope}:{kind}:{bucket}")
+    }
+
+    /// [`Self::reserve`] in Redis, shared by every replica; `None` when Redis is not
+    /// there (the caller then reserves locally).
+    pub async fn reserve_shared(
+        &self,
+        shared: &super::shared::SharedLimits,
+        key: &str,
+        model: Option<&str>,
+        input: u64,
+        output: u64,
+    ) -> Option<Result<Reservation, Refused>> {
+        let mut r = Reservation {
+            key: key.to_owned(),
+            model: model.map(str::to_owned),
+            input,
+            output,
+            shared: true,
+            ..Reservation::default()
+        };
+        let mut taken: Vec<(String, f64, f64, u64)> = Vec::new();
+        for (budget, bucket, scope, kind) in self.budgets(key, model) {
+            let amount = if kind == "input" { input } else { output };
+            let capacity = budget.per_minute() as f64;
+            let rate = capacity / 60.0;
+            let name = Self::shared_key(bucket, scope, kind);
+            let outcome = match shared.take(&name, capacity, rate, amount as f64).await {
+                Some(outcome) => outcome,
+                None => {
+                    // Redis went away half-way: give back what was taken there.
+                    for (n, c, rt, a) in taken {
+                        shared.give(&n, c, rt, a as f64).await;
+                    }
+                    return None;
+                }
+            };
+            match outcome {
+                Ok(level) => {
+                    taken.push((name, capacity, rate, amount));
+                    let standing = TokenBudget::standing(level, capacity, rate);
+                    let slot = if kind == "input" {
+                        &mut r.input_standing
+                    } else {
+                        &mut r.output_standing
+                    };
+                    if slot.is_none() || scope == "API key" {
+                        *slot = Some(standing);
+                    }
+                }
+                Err(retry_after_s) => {
+                    for (n, c, rt, a) in taken {
+                        shared.give(&n, c, rt, a as f64).await;
+                    }
+                    return Some(Err(Refused {
+                        scope,
+                        kind,
+                        per_minute: budget.per_minute(),
+                        retry_after_s,
+                    }));
+                }
+            }
+        }
+        Some(Ok(r))
+    }
+
+    /// [`Self::settle`] for a reservation made in Redis.
+    pub async fn settle_shared(
+        &self,
+        shared: &super::shared::SharedLimits,
+        r: &Reservation,
+        input: u64,
+        output: u64,
+    ) {
+        for (budget, bucket, scope, kind) in self.budgets(&r.key, r.model.as_deref()) {
+            let (reserved, used) = if kind == "input" {
+                (r.input, input)
+            } else {
+                (r.output, output)
+            };
+            let capacity = budget.per_minute() as f64;
+            let name = Self::shared_key(bucket, scope, kind);
+            shared
+                .give(
+                    &name,
+                    capacity,
+                    capacity / 60.0,
+                    reserved as f64 - used as f64,
+                )
+                .await;
+        }
     }
 
     /// Reserves `input` and `output` tokens in every budget that applies, or none.

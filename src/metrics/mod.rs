@@ -56,6 +56,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     fallbacks: IntCounterVec,
     pub inference: inference::Inference,
+    limits_shared_up: IntGaugeVec,
 }
 
 /// The earlier gateway's families (seed names, without a prefix), which
@@ -234,8 +235,20 @@ impl Metrics {
             retries.with_label_values(&[reason]);
         }
         let inference = inference::Inference::register(&registry);
+        let limits_shared_up = IntGaugeVec::new(
+            opts(
+                "limits_shared_up",
+                "With limits.backend: redis, 1 while Redis answers (limits shared by every replica), 0 while it does not (this replica's own limits apply).",
+            ),
+            &["backend"],
+        )
+        .expect("limits_shared_up");
+        registry
+            .register(Box::new(limits_shared_up.clone()))
+            .expect("unique metric names");
         Metrics {
             inference,
+            limits_shared_up,
             registry,
             started: Instant::now(),
             requests,
@@ -319,6 +332,13 @@ impl Metrics {
             .with_label_values(&[backend])
             .set(i64::from(ejected));
         self.backend_ejections.with_label_values(&[backend]);
+    }
+
+    /// Whether shared limits reach Redis (called when scraped).
+    pub fn set_limits_shared(&self, up: bool) {
+        self.limits_shared_up
+            .with_label_values(&["redis"])
+            .set(i64::from(up));
     }
 
     pub fn client_error(&self, kind: &'static str) {

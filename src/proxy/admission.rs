@@ -17,7 +17,7 @@ use crate::proxy::Gateway;
 ///
 /// # Errors
 /// 429 in the client's dialect when a stream slot or a token budget is exhausted.
-pub fn admit(
+pub async fn admit(
     gw: &Gateway,
     ctx: &mut RequestCtx,
     stream: bool,
@@ -31,13 +31,34 @@ pub fn admit(
         .as_deref()
         .unwrap_or("anonymous")
         .to_owned();
+    let shared = rt.shared_limits.as_ref();
     if stream && let Some(limiter) = &rt.stream_limiter {
-        match limiter.acquire(&ctx.client.limit_key) {
-            Ok(guard) => ctx.guards.stream = Some(guard),
-            Err(limit) => {
-                gw.metrics.rate_limited(&metric_key);
-                return Err(ApiError::TooManyStreams { limit });
+        let leased = match shared {
+            Some(s) => {
+                let key = format!("streams:{}", ctx.client.limit_key);
+                s.lease(&key, limiter.limit()).await
             }
+            None => None,
+        };
+        let refused = match leased {
+            Some(Ok(lease)) => {
+                ctx.guards.leases.push(lease);
+                false
+            }
+            Some(Err(())) => true,
+            None => match limiter.acquire(&ctx.client.limit_key) {
+                Ok(guard) => {
+                    ctx.guards.stream = Some(guard);
+                    false
+                }
+                Err(_) => true,
+            },
+        };
+        if refused {
+            gw.metrics.rate_limited(&metric_key);
+            return Err(ApiError::TooManyStreams {
+                limit: limiter.limit(),
+            });
         }
     }
     let Some(budgets) = &rt.token_budgets else {
@@ -50,7 +71,14 @@ pub fn admit(
         .as_deref()
         .filter(|m| rt.config.models.contains_key(*m));
     let output = max_output.unwrap_or(budgets.settings().default_output);
-    match budgets.reserve(&ctx.client.limit_key, model, input, output, Instant::now()) {
+    let key = ctx.client.limit_key.clone();
+    let in_redis = match shared {
+        Some(s) => budgets.reserve_shared(s, &key, model, input, output).await,
+        None => None,
+    };
+    let decided =
+        in_redis.unwrap_or_else(|| budgets.reserve(&key, model, input, output, Instant::now()));
+    match decided {
         Ok(reservation) => {
             ctx.limit_headers = headers(
                 ctx.dialect(),
@@ -75,10 +103,26 @@ pub fn admit(
 /// Settles the request's reservation against the usage its backend reported; without a
 /// report the reservation stands (the estimate is all there is).
 pub fn settle(ctx: &RequestCtx, usage: Option<crate::api::usage::Usage>) {
-    if let (Some(budgets), Some(reservation), Some(usage)) =
+    let (Some(budgets), Some(reservation), Some(usage)) =
         (&ctx.rt.token_budgets, &ctx.reservation, usage)
-    {
-        budgets.settle(reservation, usage.input, usage.output, Instant::now());
+    else {
+        return;
+    };
+    match (&ctx.rt.shared_limits, reservation.shared) {
+        (Some(shared), true) => {
+            // The request is over; its settlement need not hold up the logging phase.
+            let (budgets, shared, reservation) = (
+                std::sync::Arc::clone(budgets),
+                std::sync::Arc::clone(shared),
+                reservation.clone(),
+            );
+            tokio::spawn(async move {
+                budgets
+                    .settle_shared(&shared, &reservation, usage.input, usage.output)
+                    .await;
+            });
+        }
+        _ => budgets.settle(reservation, usage.input, usage.output, Instant::now()),
     }
 }
 

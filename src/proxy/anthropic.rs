@@ -95,7 +95,7 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         return zero_max_tokens(session, ctx, &req).await;
     }
     let input = crate::api::anthropic::count::heuristic(&req);
-    if let Err(e) = super::admission::admit(gw, ctx, req.stream, input, req.max_tokens) {
+    if let Err(e) = super::admission::admit(gw, ctx, req.stream, input, req.max_tokens).await {
         return respond::error(session, ctx, &e).await;
     }
     let opts = ctx.rt.config.anthropic.options;

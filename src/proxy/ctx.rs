@@ -72,6 +72,8 @@ pub struct Guards {
     pub stream: Option<pingora_limits::inflight::Guard>,
     /// The current attempt's slot under its backend's `max_concurrency`.
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Concurrency leases held in Redis (`limits.backend: redis`).
+    pub leases: Vec<crate::limits::shared::Lease>,
 }
 
 impl std::fmt::Debug for Guards {

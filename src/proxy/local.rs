@@ -125,6 +125,10 @@ fn health(gw: &Gateway, ctx: &RequestCtx) -> Value {
         "inflight_requests": gw.lifecycle.inflight(),
         "draining": gw.lifecycle.is_draining(),
         "auth_enabled": ctx.rt.keys.is_enabled(),
+        "limits": match &ctx.rt.shared_limits {
+            Some(shared) => json!({"backend": "redis", "redis": shared.where_(), "shared": shared.is_up()}),
+            None => json!({"backend": "local"}),
+        },
         "models": ctx.rt.served_models(),
         "default_backend": ctx.rt.config.default_backend.map(|i| ctx.rt.backends[i].config.name.clone()),
         "backends": backends,
@@ -142,6 +146,9 @@ async fn metrics(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     for b in &ctx.rt.backends {
         gw.metrics
             .refresh_backend(b.name(), b.shared.passive.is_ejected());
+    }
+    if let Some(shared) = &ctx.rt.shared_limits {
+        gw.metrics.set_limits_shared(shared.is_up());
     }
     let (body, content_type) = gw.metrics.encode(ctx.rt.config.metrics_compat_names);
     respond::send(session, ctx, 200, &content_type, body.into(), &[]).await

@@ -105,7 +105,7 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     }
     ctx.guards.request = Some(gw.lifecycle.ticket());
 
-    if let Err(err) = admit(gw, session, ctx) {
+    if let Err(err) = admit(gw, session, ctx).await {
         respond::error(session, ctx, &err).await?;
         return Ok(Outcome::Responded);
     }
@@ -143,15 +143,14 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         return Ok(Outcome::Proxy);
     }
 
-    let prepared = prepare_inference(session, ctx, route)
-        .await?
-        .and_then(|()| {
-            let summary = &ctx.client.summary;
-            let (stream, max_output) = (summary.stream, summary.max_tokens);
-            // The usual four bytes a token: a prompt estimate, settled against real usage.
-            let input = ctx.client.body.as_ref().map_or(0, |b| b.len() as u64 / 4);
-            super::admission::admit(gw, ctx, stream, input, max_output)
-        });
+    let mut prepared = prepare_inference(session, ctx, route).await?;
+    if prepared.is_ok() {
+        let summary = &ctx.client.summary;
+        let (stream, max_output) = (summary.stream, summary.max_tokens);
+        // The usual four bytes a token: a prompt estimate, settled against real usage.
+        let input = ctx.client.body.as_ref().map_or(0, |b| b.len() as u64 / 4);
+        prepared = super::admission::admit(gw, ctx, stream, input, max_output).await;
+    }
     match prepared {
         Ok(()) if super::openai_exchange::needed(ctx) => {
             super::openai_exchange::serve(gw, session, ctx).await?;
@@ -193,8 +192,8 @@ fn header_size(session: &Session) -> usize {
 }
 
 /// Authentication, then rate and concurrency limits.
-fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), ApiError> {
-    let rt = &ctx.rt;
+async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), ApiError> {
+    let rt = std::sync::Arc::clone(&ctx.rt);
     if rt.keys.is_enabled() {
         let headers = &session.req_header().headers;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -210,20 +209,55 @@ fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), Ap
             .map_or_else(|| "anonymous".into(), |ip| format!("ip:{ip}")),
     };
     ctx.client.limit_key.clone_from(&limit_key);
-    let metric_key = ctx.client.key_id.as_deref().unwrap_or("anonymous");
-    if let Some(limiter) = &rt.rate_limiter
-        && let Err(retry_after_s) = limiter.check(&limit_key, Instant::now())
-    {
-        gw.metrics.rate_limited(metric_key);
-        return Err(ApiError::RateLimited { retry_after_s });
+    let metric_key = ctx
+        .client
+        .key_id
+        .as_deref()
+        .unwrap_or("anonymous")
+        .to_owned();
+    let shared = rt.shared_limits.as_ref();
+    if let (Some(limiter), Some(settings)) = (&rt.rate_limiter, rt.config.rate_limit) {
+        // Shared through Redis when it answers; this replica's own bucket otherwise.
+        let capacity = f64::from(settings.burst.max(1));
+        let per_second = f64::from(settings.requests_per_minute) / 60.0;
+        let key = format!("requests:{limit_key}");
+        let decided = match shared {
+            Some(s) => s
+                .take(&key, capacity, per_second, 1.0)
+                .await
+                .map(|r| r.map(|_| ())),
+            None => None,
+        };
+        if let Err(retry_after_s) =
+            decided.unwrap_or_else(|| limiter.check(&limit_key, Instant::now()))
+        {
+            gw.metrics.rate_limited(&metric_key);
+            return Err(ApiError::RateLimited { retry_after_s });
+        }
     }
     if let Some(limiter) = &rt.inflight_limiter {
-        match limiter.acquire(&limit_key) {
-            Ok(guard) => ctx.guards.key = Some(guard),
-            Err(limit) => {
-                gw.metrics.rate_limited(metric_key);
-                return Err(ApiError::TooManyInflight { limit });
+        let leased = match shared {
+            Some(s) => {
+                s.lease(&format!("inflight:{limit_key}"), limiter.limit())
+                    .await
             }
+            None => None,
+        };
+        match leased {
+            Some(Ok(lease)) => ctx.guards.leases.push(lease),
+            Some(Err(())) => {
+                gw.metrics.rate_limited(&metric_key);
+                return Err(ApiError::TooManyInflight {
+                    limit: limiter.limit(),
+                });
+            }
+            None => match limiter.acquire(&limit_key) {
+                Ok(guard) => ctx.guards.key = Some(guard),
+                Err(limit) => {
+                    gw.metrics.rate_limited(&metric_key);
+                    return Err(ApiError::TooManyInflight { limit });
+                }
+            },
         }
     }
     Ok(())
