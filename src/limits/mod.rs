@@ -52,12 +52,13 @@ impl RateLimiter {
         f64::from(self.settings.requests_per_minute) / 60.0
     }
 
-    /// Takes one token for `key`, or says how many seconds until one is available.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
+    /// Takes one token for `key` (the tokens left), or says how many seconds until one is
+    /// available.
+    pub fn check(&self, key: &str, now: Instant) -> Result<f64, u64> {
         let capacity = self.capacity();
         let rate = self.per_second();
         let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(()); // a poisoned limiter must not take the gateway down with it
+            return Ok(0.0); // a poisoned limiter must not take the gateway down with it
         };
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key) {
             buckets.retain(|_, b| {
@@ -73,7 +74,7 @@ impl RateLimiter {
         bucket.updated = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            Ok(())
+            Ok(bucket.tokens)
         } else {
             let wait = (1.0 - bucket.tokens) / rate;
             Err(wait.ceil().max(1.0) as u64)
@@ -129,11 +130,11 @@ mod tests {
         });
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert_eq!(limiter.check("k", t0), Ok(()));
+            assert!(limiter.check("k", t0).is_ok());
         }
         assert_eq!(limiter.check("k", t0), Err(1));
-        assert_eq!(limiter.check("other", t0), Ok(()), "keys are independent");
-        assert_eq!(limiter.check("k", t0 + Duration::from_millis(1000)), Ok(()));
+        assert!(limiter.check("other", t0).is_ok(), "keys are independent");
+        assert!(limiter.check("k", t0 + Duration::from_millis(1000)).is_ok());
         assert!(
             limiter
                 .check("k", t0 + Duration::from_millis(1000))

@@ -80,11 +80,11 @@ pub async fn admit(
         in_redis.unwrap_or_else(|| budgets.reserve(&key, model, input, output, Instant::now()));
     match decided {
         Ok(reservation) => {
-            ctx.limit_headers = headers(
+            ctx.limit_headers.extend(headers(
                 ctx.dialect(),
                 reservation.input_standing,
                 reservation.output_standing,
-            );
+            ));
             ctx.reservation = Some(reservation);
             Ok(())
         }
@@ -123,6 +123,39 @@ pub fn settle(ctx: &RequestCtx, usage: Option<crate::api::usage::Usage>) {
             });
         }
         _ => budgets.settle(reservation, usage.input, usage.output, Instant::now()),
+    }
+}
+
+/// The request-rate budget's standing (`limits.rate_limit`), in the dialect's names.
+pub fn request_headers(
+    dialect: Dialect,
+    limit: f64,
+    remaining: f64,
+    reset_s: u64,
+) -> Vec<(&'static str, String)> {
+    let (limit, remaining) = (limit as u64, remaining.max(0.0) as u64);
+    match dialect {
+        Dialect::OpenAi => vec![
+            ("x-ratelimit-limit-requests", limit.to_string()),
+            ("x-ratelimit-remaining-requests", remaining.to_string()),
+            ("x-ratelimit-reset-requests", format!("{reset_s}s")),
+        ],
+        Dialect::Anthropic => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            vec![
+                ("anthropic-ratelimit-requests-limit", limit.to_string()),
+                (
+                    "anthropic-ratelimit-requests-remaining",
+                    remaining.to_string(),
+                ),
+                (
+                    "anthropic-ratelimit-requests-reset",
+                    crate::api::models::rfc3339_utc(now + reset_s),
+                ),
+            ]
+        }
     }
 }
 

@@ -222,15 +222,18 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
         let per_second = f64::from(settings.requests_per_minute) / 60.0;
         let key = format!("requests:{limit_key}");
         let decided = match shared {
-            Some(s) => s
-                .take(&key, capacity, per_second, 1.0)
-                .await
-                .map(|r| r.map(|_| ())),
+            Some(s) => s.take(&key, capacity, per_second, 1.0).await,
             None => None,
         };
-        if let Err(retry_after_s) =
-            decided.unwrap_or_else(|| limiter.check(&limit_key, Instant::now()))
-        {
+        let decided = decided.unwrap_or_else(|| limiter.check(&limit_key, Instant::now()));
+        let left = decided.unwrap_or(0.0);
+        ctx.limit_headers = super::admission::request_headers(
+            ctx.dialect(),
+            capacity,
+            left,
+            ((capacity - left) / per_second).ceil() as u64,
+        );
+        if let Err(retry_after_s) = decided {
             gw.metrics.rate_limited(&metric_key);
             return Err(ApiError::RateLimited { retry_after_s });
         }

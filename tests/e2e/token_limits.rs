@@ -240,3 +240,38 @@ async fn a_deployment_at_max_concurrency_queues_then_refuses() {
     );
     assert!(gw.metrics().await.contains("llmgate_queued_requests 0"));
 }
+
+/// The request rate's standing goes out with every answer, refusals included, in each
+/// dialect's names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_rate_headers_in_both_dialects() {
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let gw = gateway(
+        &backend,
+        "  rate_limit: {enabled: true, requests_per_minute: 60, burst: 2}\n",
+    )
+    .await;
+    let first = chat(&gw, "m", "").await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["x-ratelimit-limit-requests"], "2");
+    assert_eq!(first.headers()["x-ratelimit-remaining-requests"], "1");
+    assert_eq!(first.headers()["x-ratelimit-reset-requests"], "1s");
+    let second = gw
+        .client()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .body(r#"{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .expect("messages");
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.headers()["anthropic-ratelimit-requests-limit"], "2");
+    assert_eq!(
+        second.headers()["anthropic-ratelimit-requests-remaining"],
+        "0"
+    );
+    let refused = chat(&gw, "m", "").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["x-ratelimit-remaining-requests"], "0");
+    assert!(refused.headers().contains_key("retry-after"));
+}
