@@ -1,12 +1,10 @@
 //! Per-key request limits: a token bucket for rate (sustained per-minute rate plus a
-//! burst), and Pingora's `Inflight` counter for concurrency.
+//! burst, `tokens::TokenBudget`), and Pingora's `Inflight` counter for concurrency.
 //!
 //! pingora-limits offers estimators (`Rate`) but no bucket with burst semantics, which is
-//! what `RATE_LIMIT_RPM` + `RATE_LIMIT_BURST` promise, hence the small bucket here. The
-//! mutex is held for a few arithmetic operations and never across an `.await`.
+//! what `RATE_LIMIT_RPM` + `RATE_LIMIT_BURST` promise, hence the small bucket in
+//! `tokens`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use pingora_limits::inflight::{Guard, Inflight};
@@ -16,27 +14,21 @@ use crate::config::RateLimitSettings;
 pub mod shared;
 pub mod tokens;
 
-/// Beyond this many tracked keys (anonymous clients are keyed by address), full buckets
-/// are forgotten: a full bucket is indistinguishable from a new one.
-const MAX_TRACKED: usize = 10_000;
-
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
-
+/// Requests per key: a bucket of `burst` requests refilled at the per-minute rate (the
+/// same bucket as the token budgets, one request a token).
 #[derive(Debug)]
 pub struct RateLimiter {
     settings: RateLimitSettings,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    bucket: tokens::TokenBudget,
 }
 
 impl RateLimiter {
     pub fn new(settings: RateLimitSettings) -> RateLimiter {
+        let capacity = u64::from(settings.burst.max(1));
+        let per_second = f64::from(settings.requests_per_minute) / 60.0;
         RateLimiter {
             settings,
-            buckets: Mutex::new(HashMap::new()),
+            bucket: tokens::TokenBudget::with_rate(capacity, per_second),
         }
     }
 
@@ -44,41 +36,12 @@ impl RateLimiter {
         self.settings
     }
 
-    fn capacity(&self) -> f64 {
-        f64::from(self.settings.burst.max(1))
-    }
-
-    fn per_second(&self) -> f64 {
-        f64::from(self.settings.requests_per_minute) / 60.0
-    }
-
-    /// Takes one token for `key` (the tokens left), or says how many seconds until one is
-    /// available.
+    /// Takes one request for `key` (the requests left), or says how many seconds until
+    /// one is available.
     pub fn check(&self, key: &str, now: Instant) -> Result<f64, u64> {
-        let capacity = self.capacity();
-        let rate = self.per_second();
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(0.0); // a poisoned limiter must not take the gateway down with it
-        };
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key) {
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < capacity
-            });
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(bucket.tokens)
-        } else {
-            let wait = (1.0 - bucket.tokens) / rate;
-            Err(wait.ceil().max(1.0) as u64)
-        }
+        self.bucket
+            .reserve(key, 1, now)
+            .map(|standing| standing.remaining as f64)
     }
 }
 

@@ -22,10 +22,11 @@ struct Bucket {
     updated: Instant,
 }
 
-/// One budget: `per_minute` tokens per minute for each key.
+/// One budget: a bucket of `capacity` tokens for each key, refilled at `per_second`.
 #[derive(Debug)]
 pub struct TokenBudget {
-    per_minute: u64,
+    capacity: u64,
+    per_second: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -39,19 +40,28 @@ pub struct Standing {
 }
 
 impl TokenBudget {
+    /// `per_minute` tokens a minute, a minute's worth at once.
     pub fn new(per_minute: u64) -> TokenBudget {
+        let per_minute = per_minute.max(1);
+        TokenBudget::with_rate(per_minute, per_minute as f64 / 60.0)
+    }
+
+    /// `capacity` at once, refilled at `per_second`.
+    pub fn with_rate(capacity: u64, per_second: f64) -> TokenBudget {
         TokenBudget {
-            per_minute: per_minute.max(1),
+            capacity: capacity.max(1),
+            per_second: per_second.max(f64::MIN_POSITIVE),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The tokens a minute brings (the capacity, for a token budget).
     pub fn per_minute(&self) -> u64 {
-        self.per_minute
+        (self.per_second * 60.0).round() as u64
     }
 
     fn rate(&self) -> f64 {
-        self.per_minute as f64 / 60.0
+        self.per_second
     }
 
     fn with_bucket<T>(
@@ -60,7 +70,7 @@ impl TokenBudget {
         now: Instant,
         f: impl FnOnce(&mut Bucket, f64, f64) -> T,
     ) -> T {
-        let capacity = self.per_minute as f64;
+        let capacity = self.capacity as f64;
         let rate = self.rate();
         let mut buckets = self
             .buckets

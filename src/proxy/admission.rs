@@ -33,32 +33,15 @@ pub async fn admit(
         .to_owned();
     let shared = rt.shared_limits.as_ref();
     if stream && let Some(limiter) = &rt.stream_limiter {
-        let leased = match shared {
-            Some(s) => {
-                let key = format!("streams:{}", ctx.client.limit_key);
-                s.lease(&key, limiter.limit()).await
+        match slot(shared, "streams", &ctx.client.limit_key, limiter).await {
+            Some(Slot::Lease(lease)) => ctx.guards.leases.push(lease),
+            Some(Slot::Local(guard)) => ctx.guards.stream = Some(guard),
+            None => {
+                gw.metrics.rate_limited(&metric_key);
+                return Err(ApiError::TooManyStreams {
+                    limit: limiter.limit(),
+                });
             }
-            None => None,
-        };
-        let refused = match leased {
-            Some(Ok(lease)) => {
-                ctx.guards.leases.push(lease);
-                false
-            }
-            Some(Err(())) => true,
-            None => match limiter.acquire(&ctx.client.limit_key) {
-                Ok(guard) => {
-                    ctx.guards.stream = Some(guard);
-                    false
-                }
-                Err(_) => true,
-            },
-        };
-        if refused {
-            gw.metrics.rate_limited(&metric_key);
-            return Err(ApiError::TooManyStreams {
-                limit: limiter.limit(),
-            });
         }
     }
     let Some(budgets) = &rt.token_budgets else {
@@ -98,6 +81,30 @@ pub async fn admit(
             })
         }
     }
+}
+
+/// A place under a per-key concurrency limit.
+pub(super) enum Slot {
+    /// Held in Redis (`limits.backend: redis`), released when dropped.
+    Lease(crate::limits::shared::Lease),
+    /// This replica's own counter.
+    Local(pingora_limits::inflight::Guard),
+}
+
+/// A slot for `key` under `limiter`'s limit, in Redis when limits are shared and it
+/// answers, else locally; `None` when the limit is reached.
+pub(super) async fn slot(
+    shared: Option<&std::sync::Arc<crate::limits::shared::SharedLimits>>,
+    kind: &str,
+    key: &str,
+    limiter: &crate::limits::InflightLimiter,
+) -> Option<Slot> {
+    if let Some(s) = shared
+        && let Some(leased) = s.lease(&format!("{kind}:{key}"), limiter.limit()).await
+    {
+        return leased.ok().map(Slot::Lease);
+    }
+    limiter.acquire(key).ok().map(Slot::Local)
 }
 
 /// Settles the request's reservation against the usage its backend reported; without a

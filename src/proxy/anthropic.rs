@@ -187,35 +187,14 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
     if req.stream {
         answer::stream(gw, session, ctx, &req, *up).await
     } else {
-        let limit = ctx.rt.config.anthropic.max_response_bytes;
-        let read = exchange::unless_interrupted(
-            gw,
-            session,
-            ctx.deadline(),
-            exchange::read_all(&mut up.session, limit),
-        )
-        .await;
-        let body = match read {
-            Ok(body) => {
-                if let Ok(b) = &body {
-                    ctx.meter.upstream_chunk(b);
-                }
-                body
-            }
-            Err(exchange::Interrupted::ClientGone) => {
-                ctx.error = Some("client_closed");
-                return Ok(());
-            }
-            Err(exchange::Interrupted::Deadline) => {
-                ctx.error = Some("timeout");
-                return respond::anthropic_error(session, ctx, &exchange::deadline_error()).await;
-            }
-            Err(exchange::Interrupted::CutOff) => {
-                ctx.error = Some("shutdown");
-                return respond::anthropic_error(session, ctx, &exchange::shutdown_error()).await;
+        let body = match exchange::read_answer(gw, session, ctx, &mut up).await {
+            Ok(body) => body,
+            Err(exchange::NoAnswer::ClientGone) => return Ok(()),
+            Err(exchange::NoAnswer::Error(e)) => {
+                return respond::anthropic_error(session, ctx, &e).await;
             }
         };
-        let translated = body.and_then(|b| response::to_anthropic(&req, &b));
+        let translated = response::to_anthropic(&req, &body);
         if translated.is_ok() {
             gw.connector
                 .release_http_session(up.session, &up.peer, up.peer.options.idle_timeout)

@@ -18,7 +18,7 @@ use pingora::prelude::{Result, Session};
 use serde_json::Value;
 
 use super::ctx::RequestCtx;
-use super::exchange::{self, Interrupted, Opened, Outgoing, Upstream};
+use super::exchange::{self, Opened, Outgoing, Upstream};
 use super::first_event::{self, Peeked};
 use super::stream_pump::{self, Relay};
 use super::{anthropic_answer, respond, upstream};
@@ -290,33 +290,11 @@ impl Translated<'_> {
             anthropic_answer::write_sse_head(session, ctx).await?;
             return stream_pump::pump(gw, session, ctx, &mut translator, up).await;
         }
-        let limit = ctx.rt.config.anthropic.max_response_bytes;
-        let read = exchange::unless_interrupted(
-            gw,
-            session,
-            ctx.deadline(),
-            exchange::read_all(&mut up.session, limit),
-        )
-        .await;
-        let body = match read {
-            Ok(Ok(body)) => {
-                ctx.meter.upstream_chunk(&body);
-                body
-            }
-            Ok(Err(e)) => return respond::error(session, ctx, &to_api_error(&e)).await,
-            Err(Interrupted::ClientGone) => {
-                ctx.error = Some("client_closed");
-                return Ok(());
-            }
-            Err(Interrupted::Deadline) => {
-                ctx.error = Some("timeout");
-                return respond::error(session, ctx, &to_api_error(&exchange::deadline_error()))
-                    .await;
-            }
-            Err(Interrupted::CutOff) => {
-                ctx.error = Some("shutdown");
-                return respond::error(session, ctx, &to_api_error(&exchange::shutdown_error()))
-                    .await;
+        let body = match exchange::read_answer(gw, session, ctx, &mut up).await {
+            Ok(body) => body,
+            Err(exchange::NoAnswer::ClientGone) => return Ok(()),
+            Err(exchange::NoAnswer::Error(e)) => {
+                return respond::error(session, ctx, &to_api_error(&e)).await;
             }
         };
         let Ok(message) = serde_json::from_slice::<Value>(&body) else {

@@ -239,28 +239,15 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
         }
     }
     if let Some(limiter) = &rt.inflight_limiter {
-        let leased = match shared {
-            Some(s) => {
-                s.lease(&format!("inflight:{limit_key}"), limiter.limit())
-                    .await
-            }
-            None => None,
-        };
-        match leased {
-            Some(Ok(lease)) => ctx.guards.leases.push(lease),
-            Some(Err(())) => {
+        match super::admission::slot(shared, "inflight", &limit_key, limiter).await {
+            Some(super::admission::Slot::Lease(lease)) => ctx.guards.leases.push(lease),
+            Some(super::admission::Slot::Local(guard)) => ctx.guards.key = Some(guard),
+            None => {
                 gw.metrics.rate_limited(&metric_key);
                 return Err(ApiError::TooManyInflight {
                     limit: limiter.limit(),
                 });
             }
-            None => match limiter.acquire(&limit_key) {
-                Ok(guard) => ctx.guards.key = Some(guard),
-                Err(limit) => {
-                    gw.metrics.rate_limited(&metric_key);
-                    return Err(ApiError::TooManyInflight { limit });
-                }
-            },
         }
     }
     Ok(())

@@ -21,6 +21,24 @@ async fn gateway(backend: &MockBackend, limits: &str) -> TestGateway {
     .await
 }
 
+/// The status of `send` once it is 200, within a second: what a request that just ended
+/// holds (a slot, a reservation) is released in its logging phase, just after its last
+/// byte reached the client.
+async fn eventually_ok<F, Fut>(send: F) -> u16
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let status = send().await;
+        if status == 200 || Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn chat(gw: &TestGateway, model: &str, extra: &str) -> reqwest::Response {
     gw.client()
         .post(gw.url("/v1/chat/completions"))
@@ -97,8 +115,16 @@ async fn reservations_are_settled_from_the_reported_usage() {
         "512 held while it ran"
     );
     let _ = first.bytes().await;
-    // Settled at the end: the next request sees 1000 - 4 - 512 (its own reservation).
-    let second = chat(&gw, "m", "").await;
+    // Settled when the first request ends (its logging phase, just after the last byte):
+    // the next request sees 1000 - 4 - 512 (its own reservation).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let second = loop {
+        let r = chat(&gw, "m", "").await;
+        if r.status() == 200 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let remaining: u64 = second.headers()["x-ratelimit-remaining-tokens"]
         .to_str()
         .expect("header")
@@ -134,9 +160,14 @@ async fn model_budgets_and_the_anthropic_dialect() {
     let _ = ok.bytes().await;
     // The first used 4 of its 16: 16 left, enough for one more reservation of 16, which
     // uses 4 again: 12 left.
-    let second = messages("m").await.expect("second");
-    assert_eq!(second.status(), 200);
-    let _ = second.bytes().await;
+    let second = eventually_ok(|| async {
+        let r = messages("m").await.expect("second");
+        let status = r.status().as_u16();
+        let _ = r.bytes().await;
+        status
+    })
+    .await;
+    assert_eq!(second, 200);
     let refused = messages("m").await.expect("third");
     assert_eq!(refused.status(), 429, "12 left < 16");
     assert!(refused.headers().contains_key("retry-after"));
@@ -171,11 +202,11 @@ async fn concurrent_streams_per_key_are_bounded() {
     assert_eq!(chat(&gw, "m", "").await.status(), 200);
     gate.notify_one();
     reader.rest().await;
-    assert_eq!(
-        chat(&gw, "m", r#","stream":true"#).await.status(),
-        200,
-        "the slot is free again"
-    );
+    // The slot is freed when the request ends, just after its last byte.
+    let again =
+        eventually_ok(|| async { chat(&gw, "m", r#","stream":true"#).await.status().as_u16() })
+            .await;
+    assert_eq!(again, 200, "the slot is free again");
 }
 
 /// `max_concurrency` per deployment: at most that many at once, then a bounded queue with
@@ -233,11 +264,14 @@ async fn a_deployment_at_max_concurrency_queues_then_refuses() {
 
     gate.notify_one();
     reader.rest().await;
-    assert_eq!(
-        gw.post("/v1/chat/completions", body).await.status(),
-        200,
-        "the slot is free"
-    );
+    let again = eventually_ok(|| async {
+        gw.post("/v1/chat/completions", body)
+            .await
+            .status()
+            .as_u16()
+    })
+    .await;
+    assert_eq!(again, 200, "the slot is free");
     assert!(gw.metrics().await.contains("llmgate_queued_requests 0"));
 }
 
