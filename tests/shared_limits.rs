@@ -63,9 +63,21 @@ async fn replica(
     backend: &MockBackend,
     limits: &str,
 ) -> Running {
+    replica_with(dir, name, redis_port, backend, limits, "").await
+}
+
+/// A replica whose backend entry gets `backend_extra` (`, key: value` pairs).
+async fn replica_with(
+    dir: &tempfile::TempDir,
+    name: &str,
+    redis_port: u16,
+    backend: &MockBackend,
+    limits: &str,
+    backend_extra: &str,
+) -> Running {
     let path = dir.path().join(format!("{name}.yaml"));
     let yaml = format!(
-        "auth:\n  keys: [{{id: alice, key: {KEY}}}]\nlimits:\n  backend: redis\n  redis_url: redis://127.0.0.1:{redis_port}\n{limits}backends:\n  - {{name: b, kind: vllm, url: '{}'}}\nmodels:\n  m: {{backend: b}}\n",
+        "auth:\n  keys: [{{id: alice, key: {KEY}}}]\nlimits:\n  backend: redis\n  redis_url: redis://127.0.0.1:{redis_port}\n{limits}backends:\n  - {{name: b, kind: vllm, url: '{}'{backend_extra}}}\nmodels:\n  m: {{backend: b}}\n",
         backend.url()
     );
     std::fs::write(&path, yaml).expect("config");
@@ -223,4 +235,52 @@ async fn requests_and_concurrency_are_shared_and_redis_loss_falls_back() {
     }
     b.wait_log(|l| l.contains("limits shared through Redis"))
         .await;
+}
+
+/// A deployment's `max_concurrency` counts every replica's requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployments_max_concurrency_holds_across_replicas() {
+    let redis = Redis::start(free_port());
+    let backend = MockBackend::start(Kind::Vllm, "m").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let extra = ", max_concurrency: 1, max_queue: 4, queue_timeout_ms: 300";
+    let a = replica_with(&dir, "a", redis.port, &backend, "", extra).await;
+    let b = replica_with(&dir, "b", redis.port, &backend, "", extra).await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    backend.push(Reply::Sse {
+        events: chat_stream(Kind::Vllm, "m", &["a"], false),
+        delay: Duration::ZERO,
+        gate: Some(Arc::clone(&gate)),
+        split: false,
+        truncate: false,
+    });
+    let held = chat(&a, r#","stream":true"#).await;
+    assert_eq!(held.status(), 200);
+    let started = Instant::now();
+    let waited = chat(&b, "").await;
+    assert_eq!(
+        waited.status(),
+        503,
+        "the one slot is taken on the other replica"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "it waited in the queue first"
+    );
+    let v: Value = waited.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "backend_saturated");
+    gate.notify_one();
+    let _ = held.bytes().await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let status = chat(&b, "").await.status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot never came back: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

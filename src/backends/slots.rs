@@ -1,6 +1,10 @@
 //! `max_concurrency`: at most that many requests on a backend at once; more wait in a
 //! bounded queue for a slot, each at most `queue_timeout_ms`, and are refused (503) when
 //! the queue is full or the wait runs out. A slot is held until the request ends.
+//!
+//! With `limits.backend: redis` the slots are leases in Redis, one set per backend, so
+//! every replica counts against the same `max_concurrency`; a waiting request polls for
+//! a lease. When Redis does not answer, this replica's own slots apply.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,6 +20,16 @@ pub struct Slots {
     semaphore: Arc<Semaphore>,
     waiting: AtomicU32,
 }
+
+/// A slot, held until dropped.
+#[derive(Debug)]
+pub enum Held {
+    Local(OwnedSemaphorePermit),
+    Shared(crate::limits::shared::Lease),
+}
+
+/// How often a request waiting for a shared slot asks again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why no slot was had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +65,62 @@ impl Slots {
         self.settings
     }
 
-    /// A slot, at once or after waiting in the queue.
+    /// A slot on `backend`, shared through Redis when `shared` is given and answers,
+    /// else this replica's own.
+    ///
+    /// # Errors
+    /// The queue is full, or no slot freed within the queue timeout.
+    pub async fn acquire_for(
+        &self,
+        backend: &str,
+        queued: &IntGauge,
+        shared: Option<&Arc<crate::limits::shared::SharedLimits>>,
+    ) -> Result<Held, Saturated> {
+        let Some(shared) = shared else {
+            return self.acquire(queued).await.map(Held::Local);
+        };
+        let key = format!("deployment:{backend}");
+        match shared.lease(&key, self.settings.max).await {
+            Some(Ok(lease)) => return Ok(Held::Shared(lease)),
+            None => return self.acquire(queued).await.map(Held::Local),
+            Some(Err(())) => {}
+        }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.settings.max_queue {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Saturated::QueueFull);
+        }
+        queued.inc();
+        let _waiting = Waiting {
+            slots: self,
+            gauge: queued,
+        };
+        let deadline = tokio::time::Instant::now() + self.settings.queue_timeout;
+        loop {
+            tokio::time::sleep(POLL).await;
+            match shared.lease(&key, self.settings.max).await {
+                Some(Ok(lease)) => return Ok(Held::Shared(lease)),
+                // Redis went away while we waited: this replica's own slots.
+                None => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    return match tokio::time::timeout(
+                        left,
+                        Arc::clone(&self.semaphore).acquire_owned(),
+                    )
+                    .await
+                    {
+                        Ok(Ok(permit)) => Ok(Held::Local(permit)),
+                        _ => Err(Saturated::TimedOut),
+                    };
+                }
+                Some(Err(())) if tokio::time::Instant::now() >= deadline => {
+                    return Err(Saturated::TimedOut);
+                }
+                Some(Err(())) => {}
+            }
+        }
+    }
+
+    /// A local slot, at once or after waiting in the queue.
     ///
     /// # Errors
     /// The queue is full, or no slot freed within the queue timeout.

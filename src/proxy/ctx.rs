@@ -71,7 +71,7 @@ pub struct Guards {
     /// A stream slot under `limits.max_streams_per_key`.
     pub stream: Option<pingora_limits::inflight::Guard>,
     /// The current attempt's slot under its backend's `max_concurrency`.
-    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub slot: Option<crate::backends::slots::Held>,
     /// Concurrency leases held in Redis (`limits.backend: redis`).
     pub leases: Vec<crate::limits::shared::Lease>,
 }

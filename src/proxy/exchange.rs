@@ -206,7 +206,11 @@ pub async fn open(
                 gw,
                 session,
                 ctx.deadline(),
-                slots.acquire(&gw.metrics.inference.queued),
+                slots.acquire_for(
+                    backend.name(),
+                    &gw.metrics.inference.queued,
+                    rt.shared_limits.as_ref(),
+                ),
             )
             .await;
             match waited {

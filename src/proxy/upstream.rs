@@ -59,7 +59,11 @@ pub async fn peer(gw: &Gateway, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     // The previous attempt's guard and slot (if any) are released here.
     ctx.guards.slot = None;
     if let Some(slots) = &backend.slots {
-        match slots.acquire(&gw.metrics.inference.queued).await {
+        let shared = rt.shared_limits.as_ref();
+        match slots
+            .acquire_for(backend.name(), &gw.metrics.inference.queued, shared)
+            .await
+        {
             Ok(permit) => ctx.guards.slot = Some(permit),
             Err(why) => {
                 let mut e = Error::explain(
