@@ -85,15 +85,7 @@ impl Slots {
             None => return self.acquire(queued).await.map(Held::Local),
             Some(Err(())) => {}
         }
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.settings.max_queue {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(Saturated::QueueFull);
-        }
-        queued.inc();
-        let _waiting = Waiting {
-            slots: self,
-            gauge: queued,
-        };
+        let _waiting = self.enter_queue(queued)?;
         let deadline = tokio::time::Instant::now() + self.settings.queue_timeout;
         loop {
             tokio::time::sleep(POLL).await;
@@ -120,6 +112,19 @@ impl Slots {
         }
     }
 
+    /// A place in the queue, or `QueueFull`.
+    fn enter_queue<'a>(&'a self, queued: &'a IntGauge) -> Result<Waiting<'a>, Saturated> {
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.settings.max_queue {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Saturated::QueueFull);
+        }
+        queued.inc();
+        Ok(Waiting {
+            slots: self,
+            gauge: queued,
+        })
+    }
+
     /// A local slot, at once or after waiting in the queue.
     ///
     /// # Errors
@@ -128,15 +133,7 @@ impl Slots {
         if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_owned() {
             return Ok(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.settings.max_queue {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(Saturated::QueueFull);
-        }
-        queued.inc();
-        let _waiting = Waiting {
-            slots: self,
-            gauge: queued,
-        };
+        let _waiting = self.enter_queue(queued)?;
         match tokio::time::timeout(
             self.settings.queue_timeout,
             Arc::clone(&self.semaphore).acquire_owned(),

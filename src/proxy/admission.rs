@@ -25,12 +25,7 @@ pub async fn admit(
     max_output: Option<u64>,
 ) -> Result<(), ApiError> {
     let rt = std::sync::Arc::clone(&ctx.rt);
-    let metric_key = ctx
-        .client
-        .key_id
-        .as_deref()
-        .unwrap_or("anonymous")
-        .to_owned();
+    let metric_key = ctx.metric_key().to_owned();
     let shared = rt.shared_limits.as_ref();
     if stream && let Some(limiter) = &rt.stream_limiter {
         match slot(shared, "streams", &ctx.client.limit_key, limiter).await {

@@ -150,6 +150,11 @@ impl RequestCtx {
     }
 
     /// The backend of the current attempt.
+    /// The key id for metrics labels (`anonymous` without auth).
+    pub fn metric_key(&self) -> &str {
+        self.client.key_id.as_deref().unwrap_or("anonymous")
+    }
+
     /// When the request must be over: its arrival plus the current backend's
     /// `total_timeout_ms`, if it has one.
     pub fn deadline(&self) -> Option<Instant> {

@@ -209,12 +209,7 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
             .map_or_else(|| "anonymous".into(), |ip| format!("ip:{ip}")),
     };
     ctx.client.limit_key.clone_from(&limit_key);
-    let metric_key = ctx
-        .client
-        .key_id
-        .as_deref()
-        .unwrap_or("anonymous")
-        .to_owned();
+    let metric_key = ctx.metric_key().to_owned();
     let shared = rt.shared_limits.as_ref();
     if let (Some(limiter), Some(settings)) = (&rt.rate_limiter, rt.config.rate_limit) {
         // Shared through Redis when it answers; this replica's own bucket otherwise.
