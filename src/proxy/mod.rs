@@ -21,6 +21,7 @@ mod response;
 mod retry;
 mod stream_pump;
 mod upstream;
+mod whole_answer;
 
 use std::sync::Arc;
 use std::time::Duration;
