@@ -16,6 +16,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod random;
 pub mod redact;
 pub mod redirect;
 pub mod reload;

@@ -153,9 +153,14 @@ async fn requests_and_concurrency_are_shared_and_redis_loss_falls_back() {
     let redis = Redis::start(redis_port);
     let backend = MockBackend::start(Kind::Vllm, "m").await;
     let dir = tempfile::tempdir().expect("dir");
-    let limits = "  rate_limit: {enabled: true, requests_per_minute: 60, burst: 4}\n  max_inflight_per_key: 1\n";
-    let a = replica(&dir, "a", redis.port, &backend, limits).await;
-    let b = replica(&dir, "b", redis.port, &backend, limits).await;
+    let rate = "  rate_limit: {enabled: true, requests_per_minute: 60, burst: 4}\n";
+    let a = replica(&dir, "a", redis.port, &backend, rate).await;
+    let b = replica(&dir, "b", redis.port, &backend, rate).await;
+    // Concurrency on its own pair: a request's in-flight lease is released just after it
+    // ends, which a burst of back-to-back requests would race against.
+    let one = "  max_inflight_per_key: 1\n";
+    let c = replica(&dir, "c", redis.port, &backend, one).await;
+    let d = replica(&dir, "d", redis.port, &backend, one).await;
 
     // A burst of 4 for the key across both replicas, not 4 each.
     let mut statuses = Vec::new();
@@ -174,10 +179,9 @@ async fn requests_and_concurrency_are_shared_and_redis_loss_falls_back() {
         split: false,
         truncate: false,
     });
-    tokio::time::sleep(Duration::from_secs(3)).await; // the bucket refills (1 a second)
-    let held = chat(&a, r#","stream":true"#).await;
+    let held = chat(&c, r#","stream":true"#).await;
     assert_eq!(held.status(), 200);
-    let other = chat(&b, "").await;
+    let other = chat(&d, "").await;
     assert_eq!(other.status(), 429, "the other replica sees the lease");
     let v: Value = other.json().await.expect("json");
     assert_eq!(v["error"]["code"], "concurrency_limit_exceeded");

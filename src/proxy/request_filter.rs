@@ -176,7 +176,8 @@ fn request_id(session: &Session, dialect: Dialect) -> String {
     match (from_client, dialect) {
         (Some(id), _) => id.to_owned(),
         (None, Dialect::Anthropic) => crate::api::anthropic::ids::request_id(),
-        (None, Dialect::OpenAi) => uuid::Uuid::new_v4().simple().to_string(),
+        // No system call per request: a per-thread generator (`random`).
+        (None, Dialect::OpenAi) => crate::random::hex_id(),
     }
 }
 

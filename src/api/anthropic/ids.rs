@@ -7,8 +7,9 @@ const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 pub fn generate(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 24);
     out.push_str(prefix);
-    // Two v4 UUIDs give 244 random bits; 24 base-62 digits need ~143.
-    let mut bits = uuid::Uuid::new_v4().as_u128() ^ uuid::Uuid::new_v4().as_u128().rotate_left(61);
+    // 128 random bits (24 base-62 digits could hold ~143); from the per-thread generator,
+    // so no system call per id.
+    let mut bits = crate::random::u128();
     for _ in 0..24 {
         out.push(char::from(ALPHABET[(bits % 62) as usize]));
         bits /= 62;
