@@ -175,6 +175,21 @@ pub struct Reservation {
     pub shared: bool,
 }
 
+impl Reservation {
+    /// Records how a budget stands after the reservation; the key's standing wins over the
+    /// model's for the headers.
+    fn note(&mut self, kind: &str, scope: &str, standing: Standing) {
+        let slot = if kind == "input" {
+            &mut self.input_standing
+        } else {
+            &mut self.output_standing
+        };
+        if slot.is_none() || scope == "API key" {
+            *slot = Some(standing);
+        }
+    }
+}
+
 /// Every token budget of one configuration.
 #[derive(Debug)]
 pub struct TokenBudgets {
@@ -267,33 +282,19 @@ impl TokenBudgets {
             let capacity = budget.per_minute() as f64;
             let rate = capacity / 60.0;
             let name = Self::shared_key(bucket, scope, kind);
-            let outcome = match shared.take(&name, capacity, rate, amount as f64).await {
-                Some(outcome) => outcome,
-                None => {
-                    // Redis went away half-way: give back what was taken there.
-                    for (n, c, rt, a) in taken {
-                        shared.give(&n, c, rt, a as f64).await;
-                    }
-                    return None;
-                }
-            };
+            let outcome = shared.take(&name, capacity, rate, amount as f64).await;
             match outcome {
-                Ok(level) => {
+                Some(Ok(level)) => {
                     taken.push((name, capacity, rate, amount));
-                    let standing = TokenBudget::standing(level, capacity, rate);
-                    let slot = if kind == "input" {
-                        &mut r.input_standing
-                    } else {
-                        &mut r.output_standing
-                    };
-                    if slot.is_none() || scope == "API key" {
-                        *slot = Some(standing);
-                    }
+                    r.note(kind, scope, TokenBudget::standing(level, capacity, rate));
                 }
-                Err(retry_after_s) => {
+                // Redis went away half-way (`None`), or a budget refused: give back what
+                // was taken there.
+                None | Some(Err(_)) => {
                     for (n, c, rt, a) in taken {
                         shared.give(&n, c, rt, a as f64).await;
                     }
+                    let retry_after_s = outcome?.err()?;
                     return Some(Err(Refused {
                         scope,
                         kind,
@@ -358,15 +359,7 @@ impl TokenBudgets {
             match budget.reserve(bucket, amount, now) {
                 Ok(standing) => {
                     taken.push((budget, bucket, amount));
-                    let slot = if kind == "input" {
-                        &mut r.input_standing
-                    } else {
-                        &mut r.output_standing
-                    };
-                    // The key's standing wins over the model's for the headers.
-                    if slot.is_none() || scope == "API key" {
-                        *slot = Some(standing);
-                    }
+                    r.note(kind, scope, standing);
                 }
                 Err(retry_after_s) => {
                     for (b, k, a) in taken {
