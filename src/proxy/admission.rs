@@ -128,6 +128,14 @@ pub fn settle(ctx: &RequestCtx, usage: Option<crate::api::usage::Usage>) {
     }
 }
 
+/// Anthropic's reset: the RFC 3339 time `seconds` from now.
+fn reset_at(seconds: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    crate::api::models::rfc3339_utc(now + seconds)
+}
+
 /// The request-rate budget's standing (`limits.rate_limit`), in the dialect's names.
 pub fn request_headers(
     dialect: Dialect,
@@ -142,22 +150,14 @@ pub fn request_headers(
             ("x-ratelimit-remaining-requests", remaining.to_string()),
             ("x-ratelimit-reset-requests", format!("{reset_s}s")),
         ],
-        Dialect::Anthropic => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            vec![
-                ("anthropic-ratelimit-requests-limit", limit.to_string()),
-                (
-                    "anthropic-ratelimit-requests-remaining",
-                    remaining.to_string(),
-                ),
-                (
-                    "anthropic-ratelimit-requests-reset",
-                    crate::api::models::rfc3339_utc(now + reset_s),
-                ),
-            ]
-        }
+        Dialect::Anthropic => vec![
+            ("anthropic-ratelimit-requests-limit", limit.to_string()),
+            (
+                "anthropic-ratelimit-requests-remaining",
+                remaining.to_string(),
+            ),
+            ("anthropic-ratelimit-requests-reset", reset_at(reset_s)),
+        ],
     }
 }
 
@@ -186,10 +186,7 @@ fn headers(
             }
         }
         Dialect::Anthropic => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let reset = |s: Standing| crate::api::models::rfc3339_utc(now + s.reset_s);
+            let reset = |s: Standing| reset_at(s.reset_s);
             if let Some(s) = input {
                 out.push((
                     "anthropic-ratelimit-input-tokens-limit",

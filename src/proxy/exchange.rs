@@ -71,6 +71,14 @@ pub enum Interrupted {
     Deadline,
 }
 
+/// Sleeps until `deadline`; never wakes without one.
+pub async fn until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
 /// Waits for `fut` unless the client closes its connection, the gateway's shutdown grace
 /// period ends, or the request's `deadline` passes first.
 pub async fn unless_interrupted<T>(
@@ -79,17 +87,11 @@ pub async fn unless_interrupted<T>(
     deadline: Option<std::time::Instant>,
     fut: impl Future<Output = T>,
 ) -> Result<T, Interrupted> {
-    let expire = async {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at.into()).await,
-            None => std::future::pending::<()>().await,
-        }
-    };
     tokio::select! {
         v = fut => Ok(v),
         _ = session.as_downstream_mut().read_body_or_idle(true) => Err(Interrupted::ClientGone),
         _ = gw.lifecycle.until_cut_off() => Err(Interrupted::CutOff),
-        () = expire => Err(Interrupted::Deadline),
+        () = until(deadline) => Err(Interrupted::Deadline),
     }
 }
 

@@ -259,13 +259,7 @@ async fn run(
     rx: &mut mpsc::Receiver<Chunk>,
 ) -> Result<()> {
     let mut out = Vec::new();
-    let deadline = ctx.deadline();
-    let expire = async {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at.into()).await,
-            None => std::future::pending::<()>().await,
-        }
-    };
+    let expire = exchange::until(ctx.deadline());
     tokio::pin!(expire);
     // Without keep-alives the timer never fires.
     let (silence, keepalive) = shaper
