@@ -141,7 +141,8 @@ doc:
 
 ## Direct vs. through-gateway on loopback, in one run, with ratios (not part of make test).
 bench:
-	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
+	$(CARGO) build --release --bin llmgate --example bare_pingora --example bench
+	target/release/examples/bench $(BENCH_ARGS)
 
 ## The gateway on 127.0.0.1:8000 in front of a local backend (key: demo-key).
 demo: deps

@@ -1,269 +1,447 @@
-//! Direct vs. through-gateway, in one run: the same requests against the scripted backend,
-//! once straight and once through an in-process llmgate, with the ratios that matter
-//! (throughput, p50/p99 latency, time to first SSE event). When `nginx` is installed, the
-//! same requests also go through an nginx reverse proxy (unbuffered, keep-alive upstream) -
-//! the proxy llmgate replaces - so the ratio has a reference point on the same machine.
+//! `make bench`: llmgate next to its references in one run. The same mock vLLM upstream
+//! (in this process) is called directly, through llmgate (auth, metrics and JSON access
+//! log on), through a bare Pingora pass-through (`bench/bare_pingora.rs`, the framework's
+//! floor) and through nginx when it is installed. Every proxy is its own process with one
+//! worker; CPU and memory come from the kernel's accounting of that process. Targets take
+//! turns within each repetition (A/B alternation, so drift hits all alike) and the table
+//! shows medians over the repetitions.
 //!
-//!     make bench            (cargo run --release --example bench -- [requests] [concurrency])
+//!     make bench BENCH_ARGS="--secs 3 --reps 3 --streams 2000"
 
-#[path = "../tests/e2e/harness/backend.rs"]
-mod backend;
-// The bench uses only part of the test harness.
-#[allow(dead_code)]
-#[path = "../tests/e2e/harness/gateway.rs"]
-mod gateway;
+mod http1;
+mod load;
+mod procs;
+mod upstream;
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use backend::{Kind, MockBackend};
-use gateway::TestGateway;
+use load::{Run, StreamRun, quantile, request};
+use procs::{CLIENT_KEY, Proxy};
+use upstream::Upstream;
 
-struct Stats {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
+struct Args {
+    secs: f64,
+    reps: usize,
+    open_streams: usize,
 }
 
-async fn run(
-    client: &reqwest::Client,
-    url: &str,
-    body: Arc<String>,
-    requests: usize,
-    concurrency: usize,
-    first_byte: bool,
-) -> Stats {
-    let started = Instant::now();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, body, next) = (
-            client.clone(),
-            url.to_owned(),
-            Arc::clone(&body),
-            Arc::clone(&next),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
-                let t = Instant::now();
-                let mut resp = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.as_str().to_owned())
-                    .send()
-                    .await
-                    .expect("request");
-                assert!(resp.status().is_success(), "{}", resp.status());
-                if first_byte {
-                    let _ = resp.chunk().await;
-                    times.push(t.elapsed());
-                    while resp.chunk().await.ok().flatten().is_some() {}
-                } else {
-                    let _ = resp.bytes().await;
-                    times.push(t.elapsed());
-                }
+fn args() -> Args {
+    let mut a = Args {
+        secs: 3.0,
+        reps: 3,
+        open_streams: 2000,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let value = argv.get(i + 1).and_then(|v| v.parse::<f64>().ok());
+        match (argv[i].as_str(), value) {
+            ("--secs", Some(v)) => a.secs = v,
+            ("--reps", Some(v)) => a.reps = v as usize,
+            ("--streams", Some(v)) => a.open_streams = v as usize,
+            ("--quick", _) => {
+                a.secs = 0.5;
+                a.reps = 1;
+                a.open_streams = 200;
+                i += 1;
+                continue;
             }
-            times
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pick = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    Stats {
-        per_second: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pick(0.50),
-        p99: pick(0.99),
-    }
-}
-
-/// nginx in front of `backend_port`, as a GPU host would run it; `None` without nginx.
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(backend_port: u16) -> Option<Nginx> {
-        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())?;
-        let dir = tempfile::tempdir().ok()?;
-        let port = gateway::free_port();
-        let conf = format!(
-            "worker_processes auto; pid nginx.pid; error_log stderr warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp;
-  uwsgi_temp_path tmp; scgi_temp_path tmp;
-  client_max_body_size 32m; client_body_buffer_size 1m;
-  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";
-      proxy_buffering off;
-    }}
-  }}
-}}
-"
-        );
-        std::fs::create_dir(dir.path().join("tmp")).ok()?;
-        std::fs::write(dir.path().join("nginx.conf"), conf).ok()?;
-        let child = std::process::Command::new(binary)
-            .arg("-p")
-            .arg(dir.path())
-            .args(["-c", "nginx.conf", "-g", "daemon off;"])
-            .spawn()
-            .ok()?;
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Nginx {
-                    child,
-                    port,
-                    _dir: dir,
-                });
+            (other, _) => {
+                eprintln!("unknown argument {other} (--secs S, --reps N, --streams N, --quick)");
+                std::process::exit(64);
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        None
+        i += 2;
+    }
+    a
+}
+
+/// One way to reach the upstream: directly or through a proxy.
+struct Target<'a> {
+    name: &'static str,
+    addr: String,
+    proxy: Option<&'a Proxy>,
+    key: Option<&'static str>,
+}
+
+/// Runs `work` against `target` and returns its result with the proxy's CPU time (ns).
+async fn accounted<T>(target: &Target<'_>, work: impl Future<Output = T>) -> (T, u64) {
+    let before = target.proxy.map_or(0, Proxy::cpu_ns);
+    let out = work.await;
+    let after = target.proxy.map_or(0, Proxy::cpu_ns);
+    (out, after.saturating_sub(before))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Per-target medians of one scenario's figures, by name.
+#[derive(Default)]
+struct Figures(Vec<(&'static str, &'static str, Vec<f64>)>);
+
+impl Figures {
+    fn add(&mut self, target: &'static str, figure: &'static str, value: f64) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(t, f, _)| *t == target && *f == figure)
+        {
+            Some((_, _, v)) => v.push(value),
+            None => self.0.push((target, figure, vec![value])),
+        }
+    }
+    fn get(&self, target: &str, figure: &str) -> f64 {
+        self.0
+            .iter()
+            .find(|(t, f, _)| *t == target && *f == figure)
+            .map_or(f64::NAN, |(_, _, v)| median(v.clone()))
     }
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+const COLUMNS: [&str; 4] = ["direct", "nginx", "pingora", "llmgate"];
+
+fn print_header(title: &str) {
+    println!("\n{title}");
+    println!(
+        "  {:<34}{:>10}{:>10}{:>10}{:>10}{:>12}",
+        "", "direct", "nginx", "pingora", "llmgate", "llmgate/pg"
+    );
+}
+
+fn print_row(fig: &Figures, label: &str, figure: &str, decimals: usize) {
+    let cell = |t: &str| {
+        let v = fig.get(t, figure);
+        if v.is_nan() {
+            format!("{:>10}", "-")
+        } else {
+            format!("{v:>10.decimals$}")
+        }
+    };
+    let ratio = fig.get("llmgate", figure) / fig.get("pingora", figure);
+    let ratio = if ratio.is_finite() {
+        format!("{ratio:>11.2}x")
+    } else {
+        format!("{:>12}", "-")
+    };
+    println!(
+        "  {label:<34}{}{}{}{}{ratio}",
+        cell(COLUMNS[0]),
+        cell(COLUMNS[1]),
+        cell(COLUMNS[2]),
+        cell(COLUMNS[3])
+    );
+}
+
+/// A chat request the size of a small real one.
+const CHAT: &str = r#"{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the capital of France?"}],"max_tokens":64,"temperature":0.2}"#;
+const CHAT_STREAM: &str = r#"{"model":"m","stream":true,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Tell me a story."}],"max_tokens":64}"#;
+const MESSAGES_STREAM: &str = r#"{"model":"m","stream":true,"max_tokens":64,"system":"You are a helpful assistant.","messages":[{"role":"user","content":"Tell me a story."}]}"#;
+
+/// A 4 KiB Anthropic Messages request with 5 tools, like one step of an agent loop.
+fn messages_with_tools() -> String {
+    let tools: Vec<String> = ["read_file", "write_file", "list_directory", "run_command", "search_code"]
+        .iter()
+        .map(|name| {
+            format!(
+                r#"{{"name":"{name}","description":"{name} on the user's workspace. Paths are relative to the repository root; the result is returned as text and truncated past 64 KiB.","input_schema":{{"type":"object","properties":{{"path":{{"type":"string","description":"A path relative to the repository root"}},"pattern":{{"type":"string","description":"An optional pattern that filters the result"}},"limit":{{"type":"integer","description":"At most this many lines"}}}},"required":["path"]}}}}"#
+            )
+        })
+        .collect();
+    let history = "Please look at the failing test in tests/e2e and explain what goes wrong, then propose a fix. ".repeat(12);
+    format!(
+        r#"{{"model":"m","max_tokens":1024,"system":[{{"type":"text","text":"You are a coding agent working in a Rust repository. Use the tools to inspect files before answering."}}],"tools":[{}],"tool_choice":{{"type":"auto"}},"messages":[{{"role":"user","content":"{history}"}},{{"role":"assistant","content":[{{"type":"text","text":"I will read the test first."}},{{"type":"tool_use","id":"toolu_01A","name":"read_file","input":{{"path":"tests/e2e/streams.rs"}}}}]}},{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_01A","content":"fn a_stream_is_relayed() {{ assert_eq!(events, expected); }}"}}]}}]}}"#,
+        tools.join(",")
+    )
+}
+
+/// The same request in OpenAI's dialect, for llmgate's pass-through path.
+fn chat_with_tools() -> String {
+    let tools: Vec<String> = ["read_file", "write_file", "list_directory", "run_command", "search_code"]
+        .iter()
+        .map(|name| {
+            format!(
+                r#"{{"type":"function","function":{{"name":"{name}","description":"{name} on the user's workspace. Paths are relative to the repository root; the result is returned as text and truncated past 64 KiB.","parameters":{{"type":"object","properties":{{"path":{{"type":"string","description":"A path relative to the repository root"}},"pattern":{{"type":"string","description":"An optional pattern that filters the result"}},"limit":{{"type":"integer","description":"At most this many lines"}}}},"required":["path"]}}}}}}"#
+            )
+        })
+        .collect();
+    let history = "Please look at the failing test in tests/e2e and explain what goes wrong, then propose a fix. ".repeat(12);
+    format!(
+        r#"{{"model":"m","max_tokens":1024,"tools":[{}],"tool_choice":"auto","messages":[{{"role":"system","content":"You are a coding agent working in a Rust repository. Use the tools to inspect files before answering."}},{{"role":"user","content":"{history}"}},{{"role":"assistant","content":"I will read the test first.","tool_calls":[{{"id":"toolu_01A","type":"function","function":{{"name":"read_file","arguments":"{{\"path\":\"tests/e2e/streams.rs\"}}"}}}}]}},{{"role":"tool","tool_call_id":"toolu_01A","content":"fn a_stream_is_relayed() {{ assert_eq!(events, expected); }}"}}]}}"#,
+        tools.join(",")
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let requests = args.first().copied().unwrap_or(2000);
-    let concurrency = args.get(1).copied().unwrap_or(16);
-    let backend = MockBackend::start(Kind::Vllm, "m").await;
-    let yaml = format!(
-        "logging: {{level: warn}}\nbackends:\n  - {{name: b, kind: vllm, url: '{}'}}\nmodels:\n  m: {{backend: b}}\n",
-        backend.url()
-    );
-    let gw = TestGateway::start(&yaml).await;
-    let backend_port: u16 = backend
-        .url()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches("/v1").parse().ok())
-        .expect("backend port");
-    let nginx = Nginx::start(backend_port);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .expect("client");
-    let big = "x".repeat(200 * 1024);
-    let scenarios: Vec<(&str, &str, String, bool)> = vec![
-        (
-            "chat JSON",
-            "/v1/chat/completions",
-            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#.to_owned(),
-            false,
-        ),
-        (
-            "chat SSE, first event",
-            "/v1/chat/completions",
-            r#"{"model":"m","stream":true,"messages":[]}"#.to_owned(),
-            true,
-        ),
-        (
-            "200 KiB body",
-            "/v1/embeddings",
-            format!(r#"{{"model":"m","input":"{big}"}}"#),
-            false,
-        ),
-    ];
-    println!("{requests} requests per run, {concurrency} concurrent, loopback, release build");
+    let args = args();
+    procs::raise_fd_limit();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let up = Upstream::start().await;
+    let gate = procs::llmgate(dir.path(), up.port);
+    let pingora = procs::bare_pingora(up.port);
+    let nginx = procs::nginx(dir.path(), up.port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = gate.rss_kib();
+    let idle_rss_pingora = pingora.rss_kib();
+
+    let direct_addr = format!("127.0.0.1:{}", up.port);
+    let mut targets = vec![Target {
+        name: "direct",
+        addr: direct_addr,
+        proxy: None,
+        key: None,
+    }];
+    if let Some(n) = &nginx {
+        targets.push(Target {
+            name: "nginx",
+            addr: n.addr(),
+            proxy: Some(n),
+            key: None,
+        });
+    }
+    targets.push(Target {
+        name: "pingora",
+        addr: pingora.addr(),
+        proxy: Some(&pingora),
+        key: None,
+    });
+    targets.push(Target {
+        name: "llmgate",
+        addr: gate.addr(),
+        proxy: Some(&gate),
+        key: Some(CLIENT_KEY),
+    });
+
     println!(
-        "ratio = through the proxy / direct; p50 +, p99 + = added latency{}\n",
-        if nginx.is_some() {
-            ""
+        "llmgate bench: {} s per run, {} repetitions (medians), one worker per proxy, loopback, {} CPUs{}",
+        args.secs,
+        args.reps,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if nginx.is_none() {
+            "; nginx not installed"
         } else {
-            " (nginx not installed: no reference column)"
+            ""
         }
     );
-    println!(
-        "{:<22} {:>9} {:>10} {:>6} {:>9} {:>9} {:>9} {:>6} {:>9}",
-        "scenario", "direct/s", "llmgate/s", "ratio", "p50 +", "p99 +", "nginx/s", "ratio", "p50 +"
-    );
-    for (name, path, body, first_byte) in scenarios {
-        let body = Arc::new(body);
-        let n = if first_byte { requests / 4 } else { requests };
-        // Warm both paths (pools, caches) before measuring.
-        run(
-            &client,
-            &format!("{}{path}", backend.url().trim_end_matches("/v1")),
-            Arc::clone(&body),
-            50,
-            4,
-            first_byte,
+
+    // Warm every path: connection pools, caches, the allocator's arenas.
+    for t in &targets {
+        let _ = load::closed_loop(
+            &t.addr,
+            request("/v1/chat/completions", CHAT, t.key),
+            8,
+            0.3,
         )
         .await;
-        run(&client, &gw.url(path), Arc::clone(&body), 50, 4, first_byte).await;
-        let nginx_url = nginx
-            .as_ref()
-            .map(|n| format!("http://127.0.0.1:{}{path}", n.port));
-        if let Some(url) = &nginx_url {
-            run(&client, url, Arc::clone(&body), 50, 4, first_byte).await;
-        }
-        let direct = run(
-            &client,
-            &format!("{}{path}", backend.url().trim_end_matches("/v1")),
-            Arc::clone(&body),
-            n,
-            concurrency,
-            first_byte,
-        )
-        .await;
-        let through = run(
-            &client,
-            &gw.url(path),
-            Arc::clone(&body),
-            n,
-            concurrency,
-            first_byte,
-        )
-        .await;
-        let reference = match &nginx_url {
-            Some(url) => {
-                let via = run(&client, url, Arc::clone(&body), n, concurrency, first_byte).await;
-                format!(
-                    "{:>9.0} {:>6.2} {:>7.2}ms",
-                    via.per_second,
-                    via.per_second / direct.per_second,
-                    added_ms(via.p50, direct.p50)
-                )
+    }
+
+    // 1. Requests: max load, then fixed rates.
+    let mut fig = Figures::default();
+    for rep in 0..args.reps {
+        for t in rotated(&targets, rep) {
+            let req = request("/v1/chat/completions", CHAT, t.key);
+            let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 64, args.secs)).await;
+            record_requests(&mut fig, t.name, "max", &run, cpu);
+            for (rate, label) in [(500.0, "r500"), (2000.0, "r2000")] {
+                let req = request("/v1/chat/completions", CHAT, t.key);
+                let (run, cpu) = accounted(t, load::open_loop(&t.addr, req, rate, args.secs)).await;
+                record_requests(&mut fig, t.name, label, &run, cpu);
             }
-            None => format!("{:>9} {:>6} {:>9}", "-", "-", "-"),
+        }
+    }
+    for t in &targets {
+        for label in ["r500", "r2000"] {
+            for (q, name) in [("p50", "p50"), ("p99", "p99")] {
+                let added = fig.get(t.name, key(label, q)) - fig.get("direct", key(label, q));
+                fig.add(t.name, key(label, added_key(name)), added);
+            }
+        }
+        let ratio = fig.get(t.name, "max/rps") / fig.get("direct", "max/rps");
+        fig.add(t.name, "max/ratio", ratio);
+    }
+    print_header("chat completion, 190 B request / 480 B answer");
+    print_row(&fig, "max throughput (c=64), req/s", "max/rps", 0);
+    print_row(&fig, "  vs direct", "max/ratio", 2);
+    print_row(&fig, "CPU per request at max load, µs", "max/cpu", 1);
+    print_row(&fig, "CPU per request at 500 req/s, µs", "r500/cpu", 1);
+    print_row(&fig, "CPU per request at 2000 req/s, µs", "r2000/cpu", 1);
+    print_row(&fig, "p50 at 500 req/s, ms", "r500/p50", 3);
+    print_row(&fig, "p99 at 500 req/s, ms", "r500/p99", 3);
+    print_row(&fig, "added p50 at 2000 req/s, ms", "r2000/+p50", 3);
+    print_row(&fig, "added p99 at 2000 req/s, ms", "r2000/+p99", 3);
+
+    // 2. The 4 KiB agent step: translated by llmgate, passed through by the others.
+    let messages = messages_with_tools();
+    let chat_tools = chat_with_tools();
+    let mut fig = Figures::default();
+    for rep in 0..args.reps {
+        for t in rotated(&targets, rep) {
+            let req = request("/v1/messages", &messages, t.key);
+            let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 16, args.secs)).await;
+            record_requests(&mut fig, t.name, "msg", &run, cpu);
+            if t.name == "llmgate" {
+                let req = request("/v1/chat/completions", &chat_tools, t.key);
+                let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 16, args.secs)).await;
+                record_requests(&mut fig, t.name, "chat4k", &run, cpu);
+            }
+        }
+    }
+    print_header(&format!(
+        "agent step: {} B /v1/messages with 5 tools (llmgate translates; others pass through), c=16",
+        messages.len()
+    ));
+    print_row(&fig, "req/s", "msg/rps", 0);
+    print_row(&fig, "CPU per request, µs", "msg/cpu", 1);
+    println!(
+        "  llmgate pass-through of the same request as OpenAI chat ({} B): {:.1} µs CPU; translated / pass-through = {:.2}x",
+        chat_tools.len(),
+        fig.get("llmgate", "chat4k/cpu"),
+        fig.get("llmgate", "msg/cpu") / fig.get("llmgate", "chat4k/cpu")
+    );
+
+    // 3. Streams: CPU per token, time to first token and between tokens.
+    up.tokens.store(64, Ordering::SeqCst);
+    up.itl_us.store(2_000, Ordering::SeqCst);
+    let mut fig = Figures::default();
+    let mut ttft_translated: Vec<u32> = Vec::new();
+    let mut ttft_chat: Vec<u32> = Vec::new();
+    for rep in 0..args.reps {
+        for t in rotated(&targets, rep) {
+            let req = request("/v1/chat/completions", CHAT_STREAM, t.key);
+            let (run, cpu) = accounted(t, load::streams(&t.addr, req, 32, args.secs)).await;
+            if t.name == "llmgate" {
+                ttft_chat.extend(&run.ttft_us);
+            }
+            record_streams(&mut fig, t.name, "chat", &run, cpu);
+            if t.name == "llmgate" {
+                let req = request("/v1/messages", MESSAGES_STREAM, t.key);
+                let (run, cpu) = accounted(t, load::streams(&t.addr, req, 32, args.secs)).await;
+                ttft_translated.extend(&run.ttft_us);
+                record_streams(&mut fig, "translated", "chat", &run, cpu);
+            }
+        }
+    }
+    print_header("streams: 64 tokens 2 ms apart, 32 at once");
+    print_row(&fig, "CPU per token, µs", "chat/cpu_token", 2);
+    print_row(&fig, "TTFT p50, ms", "chat/ttft50", 2);
+    print_row(&fig, "TTFT p99, ms", "chat/ttft99", 2);
+    print_row(&fig, "ITL p50, ms", "chat/itl50", 2);
+    print_row(&fig, "ITL p99, ms", "chat/itl99", 2);
+    ttft_chat.sort_unstable();
+    ttft_translated.sort_unstable();
+    println!(
+        "  llmgate /v1/messages translated: CPU per token {:.2} µs; TTFT p50 {:.2} ms, p99 {:.2} ms (pass-through p99 {:.2} ms: {:+.2} ms); ITL p99 {:.2} ms; {} streams",
+        fig.get("translated", "chat/cpu_token"),
+        quantile(&ttft_translated, 0.5) as f64 / 1e3,
+        quantile(&ttft_translated, 0.99) as f64 / 1e3,
+        quantile(&ttft_chat, 0.99) as f64 / 1e3,
+        (quantile(&ttft_translated, 0.99) as f64 - quantile(&ttft_chat, 0.99) as f64) / 1e3,
+        fig.get("translated", "chat/itl99"),
+        ttft_translated.len(),
+    );
+
+    // 4. Memory: thousands of streams open at once, then the burst is over.
+    println!("\nmemory: {} streams held open at once", args.open_streams);
+    for t in targets.iter().filter(|t| t.proxy.is_some()) {
+        let proxy = t.proxy.expect("proxy");
+        let paths: &[(&str, &str)] = if t.name == "llmgate" {
+            &[
+                ("/v1/chat/completions", CHAT_STREAM),
+                ("/v1/messages", MESSAGES_STREAM),
+            ]
+        } else {
+            &[("/v1/chat/completions", CHAT_STREAM)]
         };
-        println!(
-            "{:<22} {:>9.0} {:>10.0} {:>6.2} {:>7.2}ms {:>7.2}ms {reference}",
-            name,
-            direct.per_second,
-            through.per_second,
-            through.per_second / direct.per_second,
-            added_ms(through.p50, direct.p50),
-            added_ms(through.p99, direct.p99),
+        for (path, body) in paths {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let before = proxy.rss_kib();
+            up.set_hold(true);
+            let (open, tasks) =
+                load::hold_streams(&t.addr, request(path, body, t.key), args.open_streams).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let during = proxy.rss_kib();
+            up.set_hold(false);
+            for task in tasks {
+                let _ = task.await;
+            }
+            println!(
+                "  {:<8} {:<22} {open} open: RSS {} → {} KiB, {:.1} KiB per open stream",
+                t.name,
+                path,
+                before,
+                during,
+                (during.saturating_sub(before)) as f64 / open.max(1) as f64
+            );
+        }
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "  idle RSS: llmgate {} KiB at start, {} KiB {:.0} s after the last burst; bare pingora {} KiB at start",
+        idle_rss,
+        gate.rss_kib(),
+        started.elapsed().as_secs_f64(),
+        idle_rss_pingora
+    );
+}
+
+/// The targets in a different order each repetition, so none always runs first.
+fn rotated<'t, 'a>(targets: &'t [Target<'a>], rep: usize) -> Vec<&'t Target<'a>> {
+    let n = targets.len();
+    (0..n).map(|i| &targets[(i + rep) % n]).collect()
+}
+
+fn key(scenario: &str, figure: &str) -> &'static str {
+    // Figure names are a small fixed set; leaking them keeps `Figures` simple.
+    Box::leak(format!("{scenario}/{figure}").into_boxed_str())
+}
+
+fn added_key(q: &str) -> &'static str {
+    Box::leak(format!("+{q}").into_boxed_str())
+}
+
+fn record_requests(
+    fig: &mut Figures,
+    target: &'static str,
+    scenario: &str,
+    run: &Run,
+    cpu_ns: u64,
+) {
+    fig.add(target, key(scenario, "rps"), run.per_second());
+    fig.add(target, key(scenario, "p50"), run.quantile_ms(0.5));
+    fig.add(target, key(scenario, "p99"), run.quantile_ms(0.99));
+    if target != "direct" && run.count > 0 {
+        fig.add(
+            target,
+            key(scenario, "cpu"),
+            cpu_ns as f64 / 1e3 / run.count as f64,
         );
     }
 }
 
-fn added_ms(via: Duration, direct: Duration) -> f64 {
-    via.as_secs_f64() * 1e3 - direct.as_secs_f64() * 1e3
+fn record_streams(
+    fig: &mut Figures,
+    target: &'static str,
+    scenario: &str,
+    run: &StreamRun,
+    cpu_ns: u64,
+) {
+    let ms = |v: &[u32], q| quantile(v, q) as f64 / 1e3;
+    fig.add(target, key(scenario, "ttft50"), ms(&run.ttft_us, 0.5));
+    fig.add(target, key(scenario, "ttft99"), ms(&run.ttft_us, 0.99));
+    fig.add(target, key(scenario, "itl50"), ms(&run.itl_us, 0.5));
+    fig.add(target, key(scenario, "itl99"), ms(&run.itl_us, 0.99));
+    if target != "direct" && run.tokens > 0 {
+        fig.add(
+            target,
+            key(scenario, "cpu_token"),
+            cpu_ns as f64 / 1e3 / run.tokens as f64,
+        );
+    }
 }
