@@ -63,6 +63,8 @@ fn main() -> ExitCode {
     if let Err(e) = logging::init(level, config.logging.json) {
         eprintln!("llmgate: cannot initialise logging: {e}");
     }
+    // Dropped on every way out of `main`: log lines still in memory are written.
+    let _flush_logs = logging::FlushOnExit;
     logging::install_panic_hook();
     if config.keys.is_empty() {
         log::warn!(target: "llmgate::server",

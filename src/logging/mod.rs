@@ -4,10 +4,13 @@
 //! Targets are stable so they can be filtered with `RUST_LOG`: `llmgate::access` (one
 //! line per request), `llmgate::config`, `llmgate::backend`, `llmgate::server`.
 
+mod sink;
+
 use std::io::Write;
 
+use std::borrow::Cow;
+
 use log::kv::{Error as KvError, Key, Value as KvValue, VisitSource};
-use serde_json::{Map, Value};
 
 use crate::config::LogLevel;
 
@@ -21,24 +24,36 @@ pub fn level_filter(level: LogLevel) -> log::LevelFilter {
     }
 }
 
-struct JsonFields<'a>(&'a mut Map<String, Value>);
+/// Writes a record's key-values as `,"key":value` straight into the line: no map, no
+/// per-field allocation (this runs once per request for the access log).
+struct JsonFields<'a, W: Write>(&'a mut W);
 
-impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
+impl<'kvs, W: Write> VisitSource<'kvs> for JsonFields<'_, W> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: KvValue<'kvs>) -> Result<(), KvError> {
-        let v = if let Some(n) = value.to_u64() {
-            Value::from(n)
+        let out = &mut *self.0;
+        out.write_all(b",")?;
+        serde_json::to_writer(&mut *out, key.as_str()).map_err(io_error)?;
+        out.write_all(b":")?;
+        let written = if let Some(n) = value.to_u64() {
+            serde_json::to_writer(&mut *out, &n)
         } else if let Some(n) = value.to_i64() {
-            Value::from(n)
+            serde_json::to_writer(&mut *out, &n)
         } else if let Some(f) = value.to_f64() {
-            Value::from(f)
+            serde_json::to_writer(&mut *out, &f)
         } else if let Some(b) = value.to_bool() {
-            Value::from(b)
+            serde_json::to_writer(&mut *out, &b)
+        } else if let Some(text) = value.to_borrowed_str() {
+            serde_json::to_writer(&mut *out, text)
         } else {
-            Value::from(value.to_string())
+            serde_json::to_writer(&mut *out, &value.to_string())
         };
-        self.0.insert(key.as_str().to_owned(), v);
+        written.map_err(io_error)?;
         Ok(())
     }
+}
+
+fn io_error(e: serde_json::Error) -> KvError {
+    KvError::boxed(e)
 }
 
 struct TextFields<'a>(&'a mut String);
@@ -52,15 +67,18 @@ impl<'kvs> VisitSource<'kvs> for TextFields<'_> {
 
 /// The message of a record, with secrets masked. Pingora prints whole request headers at
 /// debug and trace level (the backend key among them), and errors may quote a backend's
-/// answer; only our own access-log lines, built from known-safe fields, skip the scan.
-fn message(record: &log::Record<'_>) -> String {
-    let text = record.args().to_string();
-    if record.target() == "llmgate::access" {
-        return text;
+/// answer; only our own access-log lines, built from known-safe fields, skip the scan
+/// (and, being a constant, are not even copied).
+fn message<'r>(record: &'r log::Record<'_>) -> Cow<'r, str> {
+    if record.target() == "llmgate::access"
+        && let Some(constant) = record.args().as_str()
+    {
+        return Cow::Borrowed(constant);
     }
+    let text = record.args().to_string();
     match crate::redact::scrub(&text) {
-        std::borrow::Cow::Borrowed(_) => text,
-        std::borrow::Cow::Owned(clean) => clean,
+        Cow::Borrowed(_) => Cow::Owned(text),
+        Cow::Owned(clean) => Cow::Owned(clean),
     }
 }
 
@@ -83,6 +101,8 @@ pub fn install_panic_hook() {
         log::error!(target: "llmgate::panic",
             location = location.as_str(), thread = thread.as_str(),
             backtrace = backtrace.as_str(); "panic: {payload}");
+        // The process may be about to end (a panic outside a request task).
+        sink::flush();
     }));
 }
 
@@ -93,13 +113,17 @@ pub fn init(level: log::LevelFilter, json: bool) -> Result<(), log::SetLoggerErr
     builder.filter_level(level).parse_env("RUST_LOG");
     if json {
         builder.format(|buf, record| {
-            let mut obj = Map::new();
-            obj.insert("ts".into(), Value::from(buf.timestamp_millis().to_string()));
-            obj.insert("level".into(), Value::from(record.level().as_str()));
-            obj.insert("target".into(), Value::from(record.target()));
-            obj.insert("msg".into(), Value::from(message(record)));
-            let _ = record.key_values().visit(&mut JsonFields(&mut obj));
-            writeln!(buf, "{}", Value::Object(obj))
+            let ts = buf.timestamp_millis();
+            write!(
+                buf,
+                r#"{{"ts":"{ts}","level":"{}","target":"#,
+                record.level()
+            )?;
+            serde_json::to_writer(&mut *buf, record.target())?;
+            buf.write_all(b",\"msg\":")?;
+            serde_json::to_writer(&mut *buf, message(record).as_ref())?;
+            let _ = record.key_values().visit(&mut JsonFields(&mut *buf));
+            buf.write_all(b"}\n")
         });
     } else {
         builder.format(|buf, record| {
@@ -115,5 +139,18 @@ pub fn init(level: log::LevelFilter, json: bool) -> Result<(), log::SetLoggerErr
             )
         });
     }
+    builder.target(env_logger::Target::Pipe(Box::new(sink::start(Box::new(
+        std::io::stderr(),
+    )))));
     builder.try_init()
+}
+
+/// Writes out every log line still waiting in memory. `main` holds one of these for the
+/// life of the process, so lines logged just before exit are not lost.
+pub struct FlushOnExit;
+
+impl Drop for FlushOnExit {
+    fn drop(&mut self) {
+        sink::flush();
+    }
 }
