@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::prelude::Server;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
@@ -121,10 +122,16 @@ pub fn build_server(
             if http2 {
                 settings.enable_h2();
             }
-            proxy.add_tls_with_settings(&listen, None, settings);
+            proxy.add_listener(
+                ListenerConfig::tcp(listen.as_str())
+                    .tls(settings)
+                    .l4_buffer(client_buffers()),
+            );
             reloader.tls = Some(cert);
         }
-        None => proxy.add_tcp(&listen),
+        None => {
+            proxy.add_listener(ListenerConfig::tcp(listen.as_str()).l4_buffer(client_buffers()))
+        }
     }
     if h2c && let Some(app) = proxy.app_logic_mut() {
         let mut options = pingora::apps::HttpServerOptions::default();
@@ -242,6 +249,15 @@ impl ShutdownSignalWatch for SignalWatch {
 }
 
 /// Runs a built server until a signal stops it.
+/// No read buffer in front of client sockets. Pingora's default is 64 KiB per
+/// connection, zero-filled when the first request arrives, and kept for the life of the
+/// connection: most of the memory of an open stream or an idle keep-alive connection.
+/// Request heads and bodies are read into Pingora's own right-sized buffers anyway (and
+/// rustls keeps its own for TLS), so the extra buffer only added a copy.
+fn client_buffers() -> L4BufferSettings {
+    L4BufferSettings::default().read(0)
+}
+
 pub fn run(server: Server, handle: &GatewayHandle) {
     let grace = handle.runtime.load().config.server.shutdown_grace;
     server.run(RunArgs {
