@@ -73,6 +73,40 @@ struct Found {
     cached: Option<u64>,
 }
 
+/// The usage fields of either dialect, read straight off the bytes (other fields are
+/// skipped without being built). A field of an unexpected type reads as absent rather
+/// than failing the whole object, as a lenient reader of many runtimes must.
+#[derive(serde::Deserialize)]
+struct UsageFields {
+    #[serde(default, deserialize_with = "lenient_count")]
+    prompt_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    completion_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    output_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "cached_tokens")]
+    prompt_tokens_details: Option<u64>,
+    #[serde(default, deserialize_with = "cached_tokens")]
+    input_tokens_details: Option<u64>,
+}
+
+fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let value: Value = serde::Deserialize::deserialize(d)?;
+    Ok(value.as_u64())
+}
+
+/// `{"cached_tokens": n, ...}` → n.
+fn cached_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let details: Value = serde::Deserialize::deserialize(d)?;
+    Ok(details.get("cached_tokens").and_then(Value::as_u64))
+}
+
 /// The last usage object in `bytes`, read with OpenAI's or Anthropic's field names.
 fn last_usage(bytes: &[u8]) -> Option<Found> {
     let finder = memmem::FinderRev::new(b"\"usage\":");
@@ -82,21 +116,19 @@ fn last_usage(bytes: &[u8]) -> Option<Found> {
         let rest = &bytes[at + 8..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         if rest[start] == b'{' {
-            let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter();
-            if let Some(Ok(Value::Object(u))) = values.next() {
-                let n = |k: &str| u.get(k).and_then(Value::as_u64);
-                let anthropic_input = n("input_tokens").map(|i| {
-                    i + n("cache_read_input_tokens").unwrap_or(0)
-                        + n("cache_creation_input_tokens").unwrap_or(0)
+            let mut values =
+                serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<UsageFields>();
+            if let Some(Ok(u)) = values.next() {
+                let anthropic_input = u.input_tokens.map(|i| {
+                    i + u.cache_read_input_tokens.unwrap_or(0)
+                        + u.cache_creation_input_tokens.unwrap_or(0)
                 });
                 // Chat's `prompt_tokens_details`, the Responses API's `input_tokens_details`.
-                let openai_cached = ["prompt_tokens_details", "input_tokens_details"]
-                    .iter()
-                    .find_map(|k| u.get(*k)?.get("cached_tokens")?.as_u64());
+                let openai_cached = u.prompt_tokens_details.or(u.input_tokens_details);
                 return Some(Found {
-                    input: n("prompt_tokens").or(anthropic_input),
-                    output: n("completion_tokens").or(n("output_tokens")),
-                    cached: openai_cached.or(n("cache_read_input_tokens")),
+                    input: u.prompt_tokens.or(anthropic_input),
+                    output: u.completion_tokens.or(u.output_tokens),
+                    cached: openai_cached.or(u.cache_read_input_tokens),
                 });
             }
         }

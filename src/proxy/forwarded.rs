@@ -53,9 +53,7 @@ pub fn apply(session: &Session, req: &mut RequestHeader, trusted: &[ipnet::IpNet
     let peer = peer_ip(session);
     let from_trusted = peer.is_some_and(|ip| is_trusted(ip, trusted));
     if !from_trusted {
-        for name in CLAIMED {
-            req.remove_header(*name);
-        }
+        super::upstream::remove_headers(req, &[CLAIMED]);
     }
     if let Some(ip) = peer {
         let prior = req
