@@ -121,13 +121,13 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             return Ok(Outgoing::built("/messages", body));
         }
         if b.serves_anthropic_natively() {
-            let body = request::to_native(&req, model).to_string();
-            return Ok(Outgoing::built("/messages", Bytes::from(body)));
+            let body = request::compact_bytes(&request::to_native(&req, model));
+            return Ok(Outgoing::built("/messages", body));
         }
         let openai = request::to_openai(&req, model, &profile_for(b), &opts)?;
         Ok(Outgoing::built(
             "/chat/completions",
-            Bytes::from(openai.to_string()),
+            request::compact_bytes(&openai),
         ))
     };
     let mut up = loop {

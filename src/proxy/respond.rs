@@ -103,7 +103,7 @@ pub async fn json(
     status: u16,
     value: &serde_json::Value,
 ) -> Result<()> {
-    let body = Bytes::from(value.to_string());
+    let body = crate::api::anthropic::request::compact_bytes(value);
     send(session, ctx, status, "application/json", body, &[]).await
 }
 

@@ -8,6 +8,24 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+/// The characters of `v` as compact JSON, counted as it is written (no string built).
+fn serialized_chars(v: &Value) -> usize {
+    struct CountChars(usize);
+    impl std::io::Write for CountChars {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            // UTF-8: every byte that does not continue a character starts one.
+            self.0 += bytes.iter().filter(|b| (**b as i8) >= -0x40).count();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = CountChars(0);
+    let _ = serde_json::to_writer(&mut counter, v);
+    counter.0
+}
+
 fn text_len(v: &Value) -> usize {
     v.as_str().map_or(0, chars)
 }
@@ -22,7 +40,7 @@ pub fn heuristic(req: &Normalized) -> u64 {
             total += match b.kind() {
                 "text" => text_len(&v["text"]),
                 "thinking" => text_len(&v["thinking"]),
-                "tool_use" => text_len(&v["name"]) + chars(&v["input"].to_string()),
+                "tool_use" => text_len(&v["name"]) + serialized_chars(&v["input"]),
                 "tool_result" => match &v["content"] {
                     Value::String(s) => chars(s),
                     Value::Array(parts) => parts
@@ -54,7 +72,7 @@ pub fn heuristic(req: &Normalized) -> u64 {
     for t in &req.tools {
         total += text_len(&t["name"])
             + text_len(&t["description"])
-            + chars(&t["input_schema"].to_string());
+            + serialized_chars(&t["input_schema"]);
     }
     let estimate = total.div_ceil(4) + 1600 * images;
     estimate.max(1) as u64
@@ -105,5 +123,21 @@ pub mod exact {
     /// mounted at the root.
     pub fn root_path(base_path: &str) -> &str {
         base_path.strip_suffix("/v1").unwrap_or(base_path)
+    }
+}
+
+#[cfg(test)]
+mod serialized_chars_tests {
+    use super::*;
+
+    #[test]
+    fn counts_the_characters_of_the_compact_json_without_building_it() {
+        for v in [
+            serde_json::json!({"path": "tests/ñandú.rs", "n": [1, 2.5, null], "emoji": "🦀"}),
+            serde_json::json!("quote \" and \\ backslash"),
+            serde_json::json!({}),
+        ] {
+            assert_eq!(serialized_chars(&v), chars(&v.to_string()), "{v}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::validate::{check_block, check_tool_pairing, check_tools, check_top_level};
 use super::{AnthropicError, Options};
 
-pub use super::translate::{compact, openai_tools, to_native, to_openai};
+pub use super::translate::{compact, compact_bytes, openai_tools, to_native, to_openai};
 
 pub(super) type Result<T> = std::result::Result<T, AnthropicError>;
 
@@ -99,28 +99,40 @@ pub(super) fn texts_of(content: &Value) -> Vec<String> {
 /// # Errors
 /// The first problem, as a 400 `invalid_request_error`.
 pub fn normalize(
-    raw: Map<String, Value>,
+    mut raw: Map<String, Value>,
     endpoint: Endpoint,
     opts: &Options,
 ) -> Result<Normalized> {
     check_top_level(&raw, endpoint)?;
     let mut system = texts_of(raw.get("system").unwrap_or(&Value::Null));
     let mut messages: Vec<Message> = Vec::new();
-    let empty = Vec::new();
-    let list = raw
-        .get("messages")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
-    for (i, m) in list.iter().enumerate() {
+    // The messages are moved out of `raw`, not copied: everything after this reads the
+    // normalised `messages` (a 4 KiB agent request spent a tenth of its CPU on copies).
+    let list = match raw.remove("messages") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    for (i, mut m) in list.into_iter().enumerate() {
         let role = m["role"].as_str().unwrap_or("");
         if !matches!(role, "user" | "assistant" | "system") {
             return Err(bad(format!(
                 "messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
             )));
         }
-        let blocks: Vec<Value> = match &m["content"] {
+        let role = match role {
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        };
+        let role_name = match role {
+            Some(Role::User) => "user",
+            Some(Role::Assistant) => "assistant",
+            None => "system",
+        };
+        let content = m.get_mut("content").map_or(Value::Null, Value::take);
+        let blocks: Vec<Value> = match content {
             Value::String(s) => vec![json!({"type": "text", "text": s})],
-            Value::Array(blocks) => blocks.clone(),
+            Value::Array(blocks) => blocks,
             _ => {
                 return Err(bad(format!(
                     "messages.{i}.content: Input should be a valid string or a valid list"
@@ -128,16 +140,11 @@ pub fn normalize(
             }
         };
         for (j, b) in blocks.iter().enumerate() {
-            check_block(role, i, j, b, opts)?;
+            check_block(role_name, i, j, b, opts)?;
         }
-        if role == "system" {
+        let Some(role) = role else {
             system.extend(texts_of(&Value::Array(blocks)));
             continue;
-        }
-        let role = if role == "user" {
-            Role::User
-        } else {
-            Role::Assistant
         };
         let mut kept = Vec::new();
         for (j, b) in blocks.into_iter().enumerate() {

@@ -123,7 +123,8 @@ pub fn write_event(out: &mut Vec<u8>, event: &str, data: &Value) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(event.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
+    // Serialising a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, data);
     out.extend_from_slice(b"\n\n");
 }
 
