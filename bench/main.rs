@@ -24,6 +24,16 @@ struct Args {
     secs: f64,
     reps: usize,
     open_streams: usize,
+    /// Measure only this proxy (and direct), e.g. while profiling it.
+    only: Option<String>,
+    /// Run only these sections (requests, agent, streams, memory); all when empty.
+    sections: Vec<String>,
+}
+
+impl Args {
+    fn section(&self, name: &str) -> bool {
+        self.sections.is_empty() || self.sections.iter().any(|s| s == name)
+    }
 }
 
 fn args() -> Args {
@@ -31,6 +41,8 @@ fn args() -> Args {
         secs: 3.0,
         reps: 3,
         open_streams: 2000,
+        only: None,
+        sections: Vec::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -40,6 +52,8 @@ fn args() -> Args {
             ("--secs", Some(v)) => a.secs = v,
             ("--reps", Some(v)) => a.reps = v as usize,
             ("--streams", Some(v)) => a.open_streams = v as usize,
+            ("--only", _) if i + 1 < argv.len() => a.only = Some(argv[i + 1].clone()),
+            ("--section", _) if i + 1 < argv.len() => a.sections.push(argv[i + 1].clone()),
             ("--quick", _) => {
                 a.secs = 0.5;
                 a.reps = 1;
@@ -48,7 +62,9 @@ fn args() -> Args {
                 continue;
             }
             (other, _) => {
-                eprintln!("unknown argument {other} (--secs S, --reps N, --streams N, --quick)");
+                eprintln!(
+                    "unknown argument {other} (--secs S, --reps N, --streams N, --only NAME, --section NAME, --quick)"
+                );
                 std::process::exit(64);
             }
         }
@@ -218,6 +234,9 @@ async fn main() {
         key: Some(CLIENT_KEY),
     });
 
+    if let Some(only) = &args.only {
+        targets.retain(|t| t.name == "direct" || t.name == only);
+    }
     println!(
         "llmgate bench: {} s per run, {} repetitions (medians), one worker per proxy, loopback, {} CPUs{}",
         args.secs,
@@ -241,6 +260,30 @@ async fn main() {
         .await;
     }
 
+    if args.section("requests") {
+        requests(&targets, &args).await;
+    }
+    if args.section("agent") {
+        agent_step(&targets, &args).await;
+    }
+    if args.section("streams") {
+        streams(&targets, &args, &up).await;
+    }
+    if args.section("memory") {
+        memory(&targets, &args, &up).await;
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "  idle RSS: llmgate {} KiB at start, {} KiB {:.0} s after the last burst; bare pingora {} KiB at start",
+        idle_rss,
+        gate.rss_kib(),
+        started.elapsed().as_secs_f64(),
+        idle_rss_pingora
+    );
+}
+
+async fn requests(targets: &[Target<'_>], args: &Args) {
     // 1. Requests: max load, then fixed rates.
     let mut fig = Figures::default();
     for rep in 0..args.reps {
@@ -255,7 +298,7 @@ async fn main() {
             }
         }
     }
-    for t in &targets {
+    for t in targets {
         for label in ["r500", "r2000"] {
             for (q, name) in [("p50", "p50"), ("p99", "p99")] {
                 let added = fig.get(t.name, key(label, q)) - fig.get("direct", key(label, q));
@@ -275,7 +318,9 @@ async fn main() {
     print_row(&fig, "p99 at 500 req/s, ms", "r500/p99", 3);
     print_row(&fig, "added p50 at 2000 req/s, ms", "r2000/+p50", 3);
     print_row(&fig, "added p99 at 2000 req/s, ms", "r2000/+p99", 3);
+}
 
+async fn agent_step(targets: &[Target<'_>], args: &Args) {
     // 2. The 4 KiB agent step: translated by llmgate, passed through by the others.
     let messages = messages_with_tools();
     let chat_tools = chat_with_tools();
@@ -304,7 +349,9 @@ async fn main() {
         fig.get("llmgate", "chat4k/cpu"),
         fig.get("llmgate", "msg/cpu") / fig.get("llmgate", "chat4k/cpu")
     );
+}
 
+async fn streams(targets: &[Target<'_>], args: &Args, up: &Upstream) {
     // 3. Streams: CPU per token, time to first token and between tokens.
     up.tokens.store(64, Ordering::SeqCst);
     up.itl_us.store(2_000, Ordering::SeqCst);
@@ -345,7 +392,9 @@ async fn main() {
         fig.get("translated", "chat/itl99"),
         ttft_translated.len(),
     );
+}
 
+async fn memory(targets: &[Target<'_>], args: &Args, up: &Upstream) {
     // 4. Memory: thousands of streams open at once, then the burst is over.
     println!("\nmemory: {} streams held open at once", args.open_streams);
     for t in targets.iter().filter(|t| t.proxy.is_some()) {
@@ -364,7 +413,12 @@ async fn main() {
             up.set_hold(true);
             let (open, tasks) =
                 load::hold_streams(&t.addr, request(path, body, t.key), args.open_streams).await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // BENCH_HOLD_SECS keeps them open longer, e.g. for a heap snapshot.
+            let hold = std::env::var("BENCH_HOLD_SECS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0.3);
+            tokio::time::sleep(Duration::from_secs_f64(hold)).await;
             let during = proxy.rss_kib();
             up.set_hold(false);
             for task in tasks {
@@ -380,15 +434,6 @@ async fn main() {
             );
         }
     }
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    println!(
-        "  idle RSS: llmgate {} KiB at start, {} KiB {:.0} s after the last burst; bare pingora {} KiB at start",
-        idle_rss,
-        gate.rss_kib(),
-        started.elapsed().as_secs_f64(),
-        idle_rss_pingora
-    );
 }
 
 /// The targets in a different order each repetition, so none always runs first.

@@ -88,7 +88,7 @@ pub fn free_port() -> u16 {
 }
 
 fn wait_listening(port: u16, name: &str) {
-    for _ in 0..500 {
+    for _ in 0..3000 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
@@ -122,7 +122,7 @@ metrics: {{enabled: true}}
 auth:
   keys: [{{id: bench, key: {CLIENT_KEY}}}]
 backends:
-  - {{name: gpu0, kind: vllm, url: 'http://127.0.0.1:{upstream_port}/v1'}}
+  - {{name: gpu0, kind: vllm, url: 'http://127.0.0.1:{upstream_port}/v1', anthropic: translate}}
 models:
   m: {{backend: gpu0}}
 "
@@ -131,7 +131,21 @@ models:
     .expect("write config");
     let log = std::fs::File::create(dir.join("llmgate.log")).expect("log file");
     let err = log.try_clone().expect("log file");
-    let child = Command::new(release_dir().join("llmgate"))
+    // BENCH_LLMGATE_BIN measures another build (an earlier commit's, for a before/after).
+    let binary = std::env::var_os("BENCH_LLMGATE_BIN")
+        .map_or_else(|| release_dir().join("llmgate"), std::path::PathBuf::from);
+    // BENCH_LLMGATE_WRAPPER runs it under a profiler, e.g. "valgrind --tool=massif".
+    let wrapper = std::env::var("BENCH_LLMGATE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(&binary);
+            c
+        }
+        None => Command::new(&binary),
+    };
+    let child = command
         .arg("-c")
         .arg(&config)
         .stdout(Stdio::from(log))
