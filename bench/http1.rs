@@ -92,18 +92,7 @@ impl Conn {
         mut on_data: impl FnMut(&[u8]),
     ) -> io::Result<()> {
         match framing {
-            Framing::Length(mut left) => {
-                while left > 0 {
-                    if self.pending().is_empty() && !self.fill().await? {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    let take = left.min(self.pending().len());
-                    on_data(&self.buf[self.start..self.start + take]);
-                    self.start += take;
-                    left -= take;
-                }
-                Ok(())
-            }
+            Framing::Length(left) => self.pass(left, &mut on_data).await,
             Framing::Close => loop {
                 if !self.pending().is_empty() {
                     on_data(self.pending());
@@ -138,16 +127,7 @@ impl Conn {
                     self.start += 2;
                     return Ok(());
                 }
-                let mut left = size;
-                while left > 0 {
-                    if self.pending().is_empty() && !self.fill().await? {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    let take = left.min(self.pending().len());
-                    on_data(&self.buf[self.start..self.start + take]);
-                    self.start += take;
-                    left -= take;
-                }
+                self.pass(size, &mut on_data).await?;
                 while self.pending().len() < 2 {
                     if !self.fill().await? {
                         return Err(io::ErrorKind::UnexpectedEof.into());
@@ -156,6 +136,20 @@ impl Conn {
                 self.start += 2;
             },
         }
+    }
+
+    /// Hands the next `left` bytes to `on_data`, reading as needed.
+    async fn pass(&mut self, mut left: usize, on_data: &mut impl FnMut(&[u8])) -> io::Result<()> {
+        while left > 0 {
+            if self.pending().is_empty() && !self.fill().await? {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let take = left.min(self.pending().len());
+            on_data(&self.buf[self.start..self.start + take]);
+            self.start += take;
+            left -= take;
+        }
+        Ok(())
     }
 
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {

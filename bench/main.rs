@@ -273,7 +273,8 @@ async fn main() {
         memory(&targets, &args, &up).await;
     }
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Long enough for llmgate's periodic memory trim (src/memory.rs) to have run.
+    tokio::time::sleep(Duration::from_secs(12)).await;
     println!(
         "  idle RSS: llmgate {} KiB at start, {} KiB {:.0} s after the last burst; bare pingora {} KiB at start",
         idle_rss,
@@ -287,7 +288,7 @@ async fn requests(targets: &[Target<'_>], args: &Args) {
     // 1. Requests: max load, then fixed rates.
     let mut fig = Figures::default();
     for rep in 0..args.reps {
-        for t in rotated(&targets, rep) {
+        for t in rotated(targets, rep) {
             let req = request("/v1/chat/completions", CHAT, t.key);
             let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 64, args.secs)).await;
             record_requests(&mut fig, t.name, "max", &run, cpu);
@@ -326,7 +327,7 @@ async fn agent_step(targets: &[Target<'_>], args: &Args) {
     let chat_tools = chat_with_tools();
     let mut fig = Figures::default();
     for rep in 0..args.reps {
-        for t in rotated(&targets, rep) {
+        for t in rotated(targets, rep) {
             let req = request("/v1/messages", &messages, t.key);
             let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 16, args.secs)).await;
             record_requests(&mut fig, t.name, "msg", &run, cpu);
@@ -359,7 +360,7 @@ async fn streams(targets: &[Target<'_>], args: &Args, up: &Upstream) {
     let mut ttft_translated: Vec<u32> = Vec::new();
     let mut ttft_chat: Vec<u32> = Vec::new();
     for rep in 0..args.reps {
-        for t in rotated(&targets, rep) {
+        for t in rotated(targets, rep) {
             let req = request("/v1/chat/completions", CHAT_STREAM, t.key);
             let (run, cpu) = accounted(t, load::streams(&t.addr, req, 32, args.secs)).await;
             if t.name == "llmgate" {
