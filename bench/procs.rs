@@ -11,7 +11,18 @@ pub struct Proxy {
 }
 
 impl Drop for Proxy {
+    /// SIGTERM first, so a profiler wrapping the proxy (massif, dhat) writes its report.
     fn drop(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -116,7 +127,7 @@ pub fn llmgate(dir: &Path, upstream_port: u16) -> Proxy {
     std::fs::write(
         &config,
         format!(
-            "server: {{host: 127.0.0.1, port: {port}, threads: 1}}
+            "server: {{host: 127.0.0.1, port: {port}, threads: 1, shutdown_grace_period_s: 0}}
 logging: {{level: info, json: true}}
 metrics: {{enabled: true}}
 auth:

@@ -14,7 +14,6 @@ pub mod config;
 pub mod lifecycle;
 pub mod limits;
 pub mod logging;
-pub mod memory;
 pub mod metrics;
 pub mod proxy;
 pub mod random;

@@ -31,10 +31,6 @@ pub struct BuildOptions {
     pub env: SharedEnv,
     /// Command-line listen overrides, re-applied on every reload.
     pub overrides: Overrides,
-    /// Returns the allocator's free memory to the system, run every
-    /// [`crate::memory::TRIM_EVERY`] (the binary passes glibc's `malloc_trim`; the library
-    /// has no unsafe code).
-    pub release_free_memory: Option<fn()>,
 }
 
 impl Default for BuildOptions {
@@ -43,7 +39,6 @@ impl Default for BuildOptions {
             reload_on_sighup: true,
             env: Arc::new(|k| std::env::var(k).ok()),
             overrides: Overrides::default(),
-            release_free_memory: None,
         }
     }
 }
@@ -165,12 +160,6 @@ pub fn build_server(
             probed: probed_rx,
         },
     ));
-    if let Some(release) = options.release_free_memory {
-        server.add_service(background_service(
-            "memory-trim",
-            crate::memory::MemoryTrimmer(release),
-        ));
-    }
     if options.reload_on_sighup {
         server.add_service(background_service(
             "config-reload",
