@@ -27,11 +27,14 @@ pub struct Usage {
 const HEAD: usize = 2 * 1024;
 const TAIL: usize = 4 * 1024;
 
-/// The first and last bytes of an answer, enough to find its usage.
+/// The first and last bytes of an answer, enough to find its usage. The last bytes are
+/// a ring: a streamed token costs a copy of its own bytes, not a shift of the whole tail.
 #[derive(Debug, Default)]
 pub struct Scanner {
     head: Vec<u8>,
-    tail: Vec<u8>,
+    /// The last `TAIL` bytes; once full, `ring_start` is where the oldest byte is.
+    ring: Vec<u8>,
+    ring_start: usize,
 }
 
 impl Scanner {
@@ -41,21 +44,37 @@ impl Scanner {
             let room = HEAD - self.head.len();
             self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
+        let mut chunk = chunk;
         if chunk.len() >= TAIL {
-            self.tail.clear();
-            self.tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
-            return;
+            self.ring.clear();
+            self.ring_start = 0;
+            chunk = &chunk[chunk.len() - TAIL..];
         }
-        let overflow = (self.tail.len() + chunk.len()).saturating_sub(TAIL);
-        if overflow > 0 {
-            self.tail.drain(..overflow);
+        if self.ring.len() < TAIL {
+            let fits = chunk.len().min(TAIL - self.ring.len());
+            self.ring.extend_from_slice(&chunk[..fits]);
+            chunk = &chunk[fits..];
         }
-        self.tail.extend_from_slice(chunk);
+        // Full: overwrite the oldest bytes, wrapping at the end.
+        let first = chunk.len().min(TAIL - self.ring_start);
+        self.ring[self.ring_start..self.ring_start + first].copy_from_slice(&chunk[..first]);
+        self.ring[..chunk.len() - first].copy_from_slice(&chunk[first..]);
+        self.ring_start = (self.ring_start + chunk.len()) % TAIL;
+    }
+
+    /// The last bytes, oldest first.
+    fn tail(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.ring_start == 0 {
+            std::borrow::Cow::Borrowed(&self.ring)
+        } else {
+            let (newer, older) = self.ring.split_at(self.ring_start);
+            std::borrow::Cow::Owned([older, newer].concat())
+        }
     }
 
     /// The usage the answer reported, if it did.
     pub fn usage(&self) -> Option<Usage> {
-        let last = last_usage(&self.tail)?;
+        let last = last_usage(&self.tail())?;
         let head = || last_usage(&self.head).unwrap_or_default();
         Some(Usage {
             input: last.input.or_else(|| head().input).unwrap_or(0),
@@ -253,6 +272,28 @@ pub fn with_stream_usage(body: &Bytes) -> Option<Bytes> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_tail_ring_holds_the_last_bytes_in_order_whatever_the_chunk_sizes() {
+        let mut all = Vec::new();
+        let mut scanner = super::Scanner::default();
+        for (i, size) in [1usize, 7, 300, 4095, 4096, 5000, 13, 2048, 1, 999]
+            .iter()
+            .enumerate()
+        {
+            let chunk: Vec<u8> = (0..*size)
+                .map(|k| b'a' + ((i * 31 + k) % 26) as u8)
+                .collect();
+            scanner.push(&chunk);
+            all.extend_from_slice(&chunk);
+            let expected = &all[all.len().saturating_sub(super::TAIL)..];
+            assert_eq!(
+                scanner.tail().as_ref(),
+                expected,
+                "after chunk {i} ({size} bytes)"
+            );
+        }
+    }
+
     use super::*;
 
     fn scanned(parts: &[&[u8]]) -> Option<Usage> {

@@ -275,7 +275,7 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, method: &str, path: &'static str, status: u16, seconds: f64) {
-        let status = status.to_string();
+        let status = status_label(status);
         let method = match method {
             "GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH" => method,
             _ => "other",
@@ -303,7 +303,7 @@ impl Metrics {
 
     pub fn upstream_response(&self, backend: &str, status: u16) {
         self.upstream_responses
-            .with_label_values(&[backend, &status.to_string()])
+            .with_label_values(&[backend, &status_label(status)])
             .inc();
     }
 
@@ -407,6 +407,17 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A status code as a label value, formatted once per process rather than per request;
+/// only a code outside 100-599 is formatted each time.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    static LABELS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (100..600u16).map(|s| s.to_string()).collect());
+    match LABELS.get(usize::from(status).wrapping_sub(100)) {
+        Some(label) => std::borrow::Cow::Borrowed(label.as_str()),
+        None => std::borrow::Cow::Owned(status.to_string()),
     }
 }
 
