@@ -126,6 +126,17 @@ models:
         with open(self.log_path) as f:
             return f.read()
 
+    def logs_with(self, text: str, timeout: float = 5.0) -> str:
+        """The log once it contains `text`. llmgate writes log lines from a background
+        thread up to 50 ms after they happen (src/logging/sink.rs), so a line may lag the
+        response it describes."""
+        deadline = time.time() + timeout
+        while True:
+            logs = self.logs()
+            if text in logs or time.time() >= deadline:
+                return logs
+            time.sleep(0.05)
+
     def stop(self) -> None:
         stop_process(self.proc, grace=15)
 

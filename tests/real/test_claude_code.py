@@ -33,4 +33,5 @@ def test_claude_code_gets_an_answer(gateway):
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["is_error"] is False, result
     assert result["result"].strip(), result
-    assert "/v1/messages?beta=true" in gateway.logs(), "Claude Code's requests went through llmgate"
+    logs = gateway.logs_with("/v1/messages?beta=true")
+    assert "/v1/messages?beta=true" in logs, "Claude Code's requests went through llmgate"
