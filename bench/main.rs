@@ -99,10 +99,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Per-target medians of one scenario's figures, by name.
 #[derive(Default)]
-struct Figures(Vec<(&'static str, &'static str, Vec<f64>)>);
+struct Figures(Vec<(&'static str, String, Vec<f64>)>);
 
 impl Figures {
-    fn add(&mut self, target: &'static str, figure: &'static str, value: f64) {
+    fn add(&mut self, target: &'static str, figure: String, value: f64) {
         match self
             .0
             .iter_mut()
@@ -302,12 +302,12 @@ async fn requests(targets: &[Target<'_>], args: &Args) {
     for t in targets {
         for label in ["r500", "r2000"] {
             for (q, name) in [("p50", "p50"), ("p99", "p99")] {
-                let added = fig.get(t.name, key(label, q)) - fig.get("direct", key(label, q));
-                fig.add(t.name, key(label, added_key(name)), added);
+                let added = fig.get(t.name, &key(label, q)) - fig.get("direct", &key(label, q));
+                fig.add(t.name, key(label, &format!("+{name}")), added);
             }
         }
         let ratio = fig.get(t.name, "max/rps") / fig.get("direct", "max/rps");
-        fig.add(t.name, "max/ratio", ratio);
+        fig.add(t.name, "max/ratio".into(), ratio);
     }
     print_header("chat completion, 190 B request / 480 B answer");
     print_row(&fig, "max throughput (c=64), req/s", "max/rps", 0);
@@ -443,13 +443,8 @@ fn rotated<'t, 'a>(targets: &'t [Target<'a>], rep: usize) -> Vec<&'t Target<'a>>
     (0..n).map(|i| &targets[(i + rep) % n]).collect()
 }
 
-fn key(scenario: &str, figure: &str) -> &'static str {
-    // Figure names are a small fixed set; leaking them keeps `Figures` simple.
-    Box::leak(format!("{scenario}/{figure}").into_boxed_str())
-}
-
-fn added_key(q: &str) -> &'static str {
-    Box::leak(format!("+{q}").into_boxed_str())
+fn key(scenario: &str, figure: &str) -> String {
+    format!("{scenario}/{figure}")
 }
 
 fn record_requests(

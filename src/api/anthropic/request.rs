@@ -113,23 +113,13 @@ pub fn normalize(
         _ => Vec::new(),
     };
     for (i, mut m) in list.into_iter().enumerate() {
+        let content = m.get_mut("content").map_or(Value::Null, Value::take);
         let role = m["role"].as_str().unwrap_or("");
         if !matches!(role, "user" | "assistant" | "system") {
             return Err(bad(format!(
                 "messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
             )));
         }
-        let role = match role {
-            "user" => Some(Role::User),
-            "assistant" => Some(Role::Assistant),
-            _ => None,
-        };
-        let role_name = match role {
-            Some(Role::User) => "user",
-            Some(Role::Assistant) => "assistant",
-            None => "system",
-        };
-        let content = m.get_mut("content").map_or(Value::Null, Value::take);
         let blocks: Vec<Value> = match content {
             Value::String(s) => vec![json!({"type": "text", "text": s})],
             Value::Array(blocks) => blocks,
@@ -140,11 +130,16 @@ pub fn normalize(
             }
         };
         for (j, b) in blocks.iter().enumerate() {
-            check_block(role_name, i, j, b, opts)?;
+            check_block(role, i, j, b, opts)?;
         }
-        let Some(role) = role else {
+        if role == "system" {
             system.extend(texts_of(&Value::Array(blocks)));
             continue;
+        }
+        let role = if role == "user" {
+            Role::User
+        } else {
+            Role::Assistant
         };
         let mut kept = Vec::new();
         for (j, b) in blocks.into_iter().enumerate() {
