@@ -34,6 +34,10 @@ fn main() {
     };
     let conf = ServerConf {
         threads: 1,
+        // Exit promptly on SIGTERM, as llmgate's bench config does, so a profiler
+        // wrapping it (BENCH_PINGORA_WRAPPER) gets to write its report.
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -26,7 +26,7 @@ struct Args {
     open_streams: usize,
     /// Measure only this proxy (and direct), e.g. while profiling it.
     only: Option<String>,
-    /// Run only these sections (requests, agent, streams, memory); all when empty.
+    /// Run only these sections (requests, max = its closed loop alone, agent, streams, memory); all when empty.
     sections: Vec<String>,
 }
 
@@ -260,7 +260,7 @@ async fn main() {
         .await;
     }
 
-    if args.section("requests") {
+    if args.section("requests") || args.section("max") {
         requests(&targets, &args).await;
     }
     if args.section("agent") {
@@ -292,6 +292,10 @@ async fn requests(targets: &[Target<'_>], args: &Args) {
             let req = request("/v1/chat/completions", CHAT, t.key);
             let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 64, args.secs)).await;
             record_requests(&mut fig, t.name, "max", &run, cpu);
+            if !args.section("requests") {
+                // `--section max`: the closed loop alone, e.g. for instruction counts.
+                continue;
+            }
             for (rate, label) in [(500.0, "r500"), (2000.0, "r2000")] {
                 let req = request("/v1/chat/completions", CHAT, t.key);
                 let (run, cpu) = accounted(t, load::open_loop(&t.addr, req, rate, args.secs)).await;
@@ -392,6 +396,17 @@ async fn streams(targets: &[Target<'_>], args: &Args, up: &Upstream) {
         (quantile(&ttft_translated, 0.99) as f64 - quantile(&ttft_chat, 0.99) as f64) / 1e3,
         fig.get("translated", "chat/itl99"),
         ttft_translated.len(),
+    );
+    // "First token one gap late": the share of streams whose first token came at least
+    // one inter-token gap (2 ms) after the pass-through median, on each path.
+    let late_after = quantile(&ttft_chat, 0.5) + 2_000;
+    let late = |ttft: &[u32]| {
+        100.0 * ttft.iter().filter(|t| **t >= late_after).count() as f64 / ttft.len().max(1) as f64
+    };
+    println!(
+        "  first token one gap (2 ms) or more after the pass-through median: pass-through {:.2}% of streams, translated {:.2}%",
+        late(&ttft_chat),
+        late(&ttft_translated),
     );
 }
 

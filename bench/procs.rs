@@ -145,18 +145,7 @@ models:
     // BENCH_LLMGATE_BIN measures another build (an earlier commit's, for a before/after).
     let binary = std::env::var_os("BENCH_LLMGATE_BIN")
         .map_or_else(|| release_dir().join("llmgate"), std::path::PathBuf::from);
-    // BENCH_LLMGATE_WRAPPER runs it under a profiler, e.g. "valgrind --tool=massif".
-    let wrapper = std::env::var("BENCH_LLMGATE_WRAPPER").unwrap_or_default();
-    let mut words = wrapper.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(words).arg(&binary);
-            c
-        }
-        None => Command::new(&binary),
-    };
-    let child = command
+    let child = wrapped(&binary, "BENCH_LLMGATE_WRAPPER")
         .arg("-c")
         .arg(&config)
         .stdout(Stdio::from(log))
@@ -167,16 +156,34 @@ models:
     Proxy { port, child }
 }
 
+/// `binary`, run under the profiler that the environment variable `wrapper_var` names
+/// (e.g. `BENCH_LLMGATE_WRAPPER="valgrind --tool=callgrind"`), when it is set.
+fn wrapped(binary: &Path, wrapper_var: &str) -> Command {
+    let wrapper = std::env::var(wrapper_var).unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    }
+}
+
 /// The 40-line Pingora pass-through in `bench/bare_pingora.rs`.
 pub fn bare_pingora(upstream_port: u16) -> Proxy {
     let port = free_port();
-    let child = Command::new(release_dir().join("examples/bare_pingora"))
-        .arg(port.to_string())
-        .arg(format!("127.0.0.1:{upstream_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start target/release/examples/bare_pingora");
+    let child = wrapped(
+        &release_dir().join("examples/bare_pingora"),
+        "BENCH_PINGORA_WRAPPER",
+    )
+    .arg(port.to_string())
+    .arg(format!("127.0.0.1:{upstream_port}"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start target/release/examples/bare_pingora");
     wait_listening(port, "bare_pingora");
     Proxy { port, child }
 }
