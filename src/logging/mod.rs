@@ -4,6 +4,7 @@
 //! Targets are stable so they can be filtered with `RUST_LOG`: `llmgate::access` (one
 //! line per request), `llmgate::config`, `llmgate::backend`, `llmgate::server`.
 
+pub mod json_line;
 mod sink;
 
 use std::io::Write;
@@ -142,7 +143,11 @@ pub fn init(level: log::LevelFilter, json: bool) -> Result<(), log::SetLoggerErr
     builder.target(env_logger::Target::Pipe(Box::new(sink::start(Box::new(
         std::io::stderr(),
     )))));
-    builder.try_init()
+    builder.try_init()?;
+    if json {
+        json_line::enable();
+    }
+    Ok(())
 }
 
 /// Writes out every log line still waiting in memory. `main` holds one of these for the

@@ -59,12 +59,13 @@ static SINK: OnceLock<Arc<Shared>> = OnceLock::new();
 /// (the logger flushes after every line; the writer thread decides when to write).
 pub struct SinkWriter(Arc<Shared>);
 
-impl Write for SinkWriter {
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let mut pending = self.0.pending();
+impl Shared {
+    /// Queues a whole line (or drops and counts it past `MAX_PENDING`).
+    fn append(&self, line: &[u8]) {
+        let mut pending = self.pending();
         if pending.len() + line.len() > MAX_PENDING {
-            self.0.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(line.len());
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         let was_empty = pending.is_empty();
         let before = pending.len();
@@ -72,8 +73,22 @@ impl Write for SinkWriter {
         let crossed_high_water = before < HIGH_WATER && pending.len() >= HIGH_WATER;
         drop(pending);
         if was_empty || crossed_high_water {
-            self.0.wake.notify_one();
+            self.wake.notify_one();
         }
+    }
+}
+
+/// Queues a whole line written without the logger (see `json_line`); nothing happens
+/// before the sink is started.
+pub fn append(line: &[u8]) {
+    if let Some(shared) = SINK.get() {
+        shared.append(line);
+    }
+}
+
+impl Write for SinkWriter {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.0.append(line);
         Ok(line.len())
     }
 

@@ -13,6 +13,9 @@ use crate::proxy::Gateway;
 
 const LOGGED_BODY_LIMIT: usize = 16 * 1024;
 
+/// The access log's target, which `RUST_LOG` can filter.
+const ACCESS: &str = "llmgate::access";
+
 /// nginx's status for a client that closed the connection before the response was
 /// complete; never sent, only logged and counted.
 pub const CLIENT_CLOSED_STATUS: u16 = 499;
@@ -104,27 +107,57 @@ fn duration_ms(ctx: &RequestCtx) -> f64 {
 }
 
 fn write_line(ctx: &RequestCtx, method: &str, target: &str, status: u16) {
+    use crate::logging::json_line::{self, Field};
     // The query is logged too (Claude Code's `/v1/messages?beta=true` shows which client
     // flavour called), with credential parameters masked.
     let target = &target[..target.floor_char_boundary(256)];
     let path = crate::redact::target_for_log(target);
     let path = path.as_ref();
-    let duration_ms = duration_ms(ctx);
     let backend = ctx.backend().map_or("-", |b| b.name());
     let model = ctx.client.summary.model.as_deref().unwrap_or("-");
     let key_id = ctx.client.key_id.as_deref().unwrap_or("-");
     let upstream_status = ctx.upstream.status.unwrap_or(0);
     let attempts = ctx.upstream.attempts;
     let error = ctx.error.unwrap_or("-");
-    if ctx.rt.config.logging.log_prompts {
+    let log_prompts = ctx.rt.config.logging.log_prompts;
+    if json_line::enabled(ACCESS, log::Level::Info) {
+        // The common case, written without the logger's formatter (see `json_line`).
+        let tenths = (ctx.started.elapsed().as_secs_f64() * 10_000.0).round() as u64;
+        let line = [
+            ("request_id", Field::Str(&ctx.request_id)),
+            ("method", Field::Str(method)),
+            ("path", Field::Str(path)),
+            ("status", Field::Int(status.into())),
+            ("duration_ms", Field::Tenths(tenths)),
+            ("backend", Field::Str(backend)),
+            ("model", Field::Str(model)),
+            ("key_id", Field::Str(key_id)),
+            ("upstream_status", Field::Int(upstream_status.into())),
+            ("attempts", Field::Int(attempts.into())),
+            ("error", Field::Str(error)),
+        ];
+        if log_prompts {
+            let request_body = body_text(ctx.client.body.as_deref());
+            let response_body = body_text(ctx.captured_response.as_deref());
+            let mut with_bodies = line.to_vec();
+            with_bodies.push(("request_body", Field::Str(&request_body)));
+            with_bodies.push(("response_body", Field::Str(&response_body)));
+            json_line::write(log::Level::Info, ACCESS, "request", &with_bodies);
+        } else {
+            json_line::write(log::Level::Info, ACCESS, "request", &line);
+        }
+        return;
+    }
+    let duration_ms = duration_ms(ctx);
+    if log_prompts {
         let request_body = body_text(ctx.client.body.as_deref());
         let response_body = body_text(ctx.captured_response.as_deref());
-        log::info!(target: "llmgate::access",
+        log::info!(target: ACCESS,
             request_id = ctx.request_id.as_str(), method, path, status, duration_ms, backend, model,
             key_id, upstream_status, attempts, error, request_body = request_body.as_str(),
             response_body = response_body.as_str(); "request");
     } else {
-        log::info!(target: "llmgate::access",
+        log::info!(target: ACCESS,
             request_id = ctx.request_id.as_str(), method, path, status, duration_ms, backend, model,
             key_id, upstream_status, attempts, error; "request");
     }
