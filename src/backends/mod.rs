@@ -207,6 +207,11 @@ pub struct Backend {
     /// without a distinct group, a connection verified against one backend's CA could be
     /// reused for a backend at the same address that trusts another (or the system store).
     pool_group: u64,
+    /// The `Host` header for the backend's URL, built once (`None` if it is not a valid
+    /// header value; the request path then reports the error).
+    pub host_header: Option<http::HeaderValue>,
+    /// [`Backend::auth_headers`] as header values, built once and marked sensitive.
+    pub auth_header_values: Vec<(&'static str, http::HeaderValue)>,
 }
 
 impl Backend {
@@ -252,7 +257,8 @@ impl Backend {
             ders.hash(&mut h);
             h.finish()
         });
-        Backend {
+        let mut backend = Backend {
+            host_header: http::HeaderValue::try_from(config.url.authority()).ok(),
             config,
             profile,
             capabilities,
@@ -260,7 +266,17 @@ impl Backend {
             slots,
             trusted_ca,
             pool_group,
-        }
+            auth_header_values: Vec::new(),
+        };
+        backend.auth_header_values = backend
+            .auth_headers()
+            .filter_map(|(name, value)| {
+                let mut value = http::HeaderValue::try_from(value).ok()?;
+                value.set_sensitive(true);
+                Some((name, value))
+            })
+            .collect();
+        backend
     }
 
     pub fn name(&self) -> &str {
@@ -309,7 +325,8 @@ impl Backend {
                 format!("{base}/openai/deployments/{deployment}{suffix}")
             }
             (BackendKind::Azure, None) => format!("{base}/openai{suffix}"),
-            _ => format!("{base}{suffix}"),
+            // Every request: no formatting machinery.
+            _ => [base.as_str(), suffix].concat(),
         };
         let mut separator = '?';
         if let Some(version) = &self.config.api_version {

@@ -123,6 +123,17 @@ pub(super) fn backends(
                 path.key("api_key"),
                 "is empty (omit it if the backend needs none)".into(),
             ));
+        } else if b
+            .api_key
+            .as_deref()
+            .is_some_and(|k| !k.bytes().all(|c| c.is_ascii_graphic()))
+        {
+            // It goes in a header; the message must not quote it.
+            issues.push((
+                path.key("api_key"),
+                "has a space or a control or non-ASCII character, which a header cannot carry"
+                    .into(),
+            ));
         }
         if b.kind == BackendKind::Openai && b.api_key.is_none() {
             log::debug!(target: "llmgate::config", "backend `{}` (openai) has no api_key", b.name);

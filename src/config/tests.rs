@@ -230,6 +230,16 @@ fn credentials_in_urls_and_wildcard_credentials_cors_are_refused() {
 }
 
 #[test]
+fn a_backend_key_a_header_cannot_carry_is_refused_without_being_quoted() {
+    let e = errors(
+        "backends:\n  - {name: a, kind: openai, url: 'https://api.x/v1', api_key: \"sk-secret\\n\"}\ndefault_backend: a\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("backends[0].api_key"), "{e:?}");
+    assert!(!e[0].contains("sk-secret"), "{e:?}");
+}
+
+#[test]
 fn secrets_never_show_in_debug_output() {
     let c = load("backends:\n  - {name: a, kind: vllm, url: 'http://x', api_key: sk-very-secret}\ndefault_backend: a\nauth: {keys: [{id: k, key: client-secret}]}\n").expect("valid");
     let dump = format!("{c:?}");

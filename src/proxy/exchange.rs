@@ -142,9 +142,14 @@ fn request_header(
     req.insert_header("accept-encoding", "identity")?;
     req.insert_header("user-agent", concat!("llmgate/", env!("CARGO_PKG_VERSION")))?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
-    super::forwarded::apply(session, &mut req, &ctx.rt.config.server.trusted_proxies)?;
-    for (name, value) in backend.auth_headers() {
-        req.insert_header(name, value)?;
+    super::forwarded::apply(
+        session,
+        &mut req,
+        &ctx.rt.config.server.trusted_proxies,
+        [&[], &[]],
+    )?;
+    for (name, value) in &backend.auth_header_values {
+        req.insert_header(*name, value.clone())?;
     }
     if backend.config.kind == BackendKind::Anthropic
         && let Some(beta) = session.req_header().headers.get("anthropic-beta")

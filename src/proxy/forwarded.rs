@@ -48,13 +48,19 @@ pub fn client_ip(session: &Session, trusted: &[ipnet::IpNet]) -> Option<IpAddr> 
     )
 }
 
-/// Sets the forwarding headers of the upstream request `req` (a copy of the client's).
-pub fn apply(session: &Session, req: &mut RequestHeader, trusted: &[ipnet::IpNet]) -> Result<()> {
+/// Sets the forwarding headers of the upstream request `req` (a copy of the client's),
+/// removing in the same pass the headers named in `also_removed` and, unless the peer is
+/// a trusted proxy, those only a trusted proxy may set.
+pub fn apply(
+    session: &Session,
+    req: &mut RequestHeader,
+    trusted: &[ipnet::IpNet],
+    also_removed: [&[&'static str]; 2],
+) -> Result<()> {
     let peer = peer_ip(session);
     let from_trusted = peer.is_some_and(|ip| is_trusted(ip, trusted));
-    if !from_trusted {
-        super::upstream::remove_headers(req, &[CLAIMED]);
-    }
+    let claimed: &[&'static str] = if from_trusted { &[] } else { CLAIMED };
+    super::upstream::remove_headers(req, &[also_removed[0], also_removed[1], claimed]);
     if let Some(ip) = peer {
         let prior = req
             .headers
@@ -63,7 +69,7 @@ pub fn apply(session: &Session, req: &mut RequestHeader, trusted: &[ipnet::IpNet
             .filter(|_| from_trusted);
         let forwarded_for = match prior {
             Some(prior) => format!("{prior}, {ip}"),
-            None => ip.to_string(),
+            None => ip_text(ip),
         };
         req.insert_header("x-forwarded-for", forwarded_for)?;
     } else {
@@ -82,4 +88,42 @@ pub fn apply(session: &Session, req: &mut RequestHeader, trusted: &[ipnet::IpNet
         }
     }
     Ok(())
+}
+
+/// `ip` as text; IPv4 without `fmt` machinery, as this runs on every request.
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut text = String::with_capacity(15);
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                text.push_str(digits.format(octet));
+            }
+            text
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for text in [
+            "127.0.0.1",
+            "10.200.3.255",
+            "0.0.0.0",
+            "::1",
+            "2001:db8::7",
+            "::ffff:1.2.3.4",
+        ] {
+            let ip: IpAddr = text.parse().expect("ip");
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
 }

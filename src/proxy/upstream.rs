@@ -102,7 +102,8 @@ pub fn stream_usage_applies(ctx: &RequestCtx) -> bool {
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never go upstream; nor do client credentials, in
 /// any form a client sends them (`redact::CREDENTIAL_HEADERS`, and credential query
-/// parameters, see `redact::query_for_upstream`).
+/// parameters, see `redact::query_for_upstream`). `Host` and `Content-Length` are
+/// replaced rather than removed (see `request_header`).
 const STRIPPED: &[&str] = &[
     "connection",
     "keep-alive",
@@ -114,14 +115,13 @@ const STRIPPED: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "expect",
-    "content-length",
-    "host",
 ];
 
 /// Removes the request's headers named in `lists`, and those named in its `Connection`
 /// header (hop-by-hop too). One pass over the few headers a client sent, rather than a
-/// lookup (and a header-name parse) for each of the ~25 names that might be there.
-pub fn remove_headers(req: &mut RequestHeader, lists: &[&[&str]]) {
+/// lookup (and a header-name parse) for each of the ~25 names that might be there; no
+/// allocation unless the client sent `Connection` or one of the names.
+pub fn remove_headers(req: &mut RequestHeader, lists: &[&[&'static str]]) {
     let mut listed: Vec<String> = Vec::new();
     for value in req.headers.get_all(http::header::CONNECTION) {
         let tokens = value.to_str().unwrap_or_default().split(',');
@@ -131,17 +131,24 @@ pub fn remove_headers(req: &mut RequestHeader, lists: &[&[&str]]) {
                 .filter(|t| !t.is_empty()),
         );
     }
-    let doomed: Vec<http::HeaderName> = req
+    // The static name of each header to remove: no `HeaderName` clone.
+    let doomed: Vec<&'static str> = req
         .headers
         .keys()
-        .filter(|name| {
+        .filter_map(|name| {
             let name = name.as_str();
-            lists.iter().any(|list| list.contains(&name)) || listed.iter().any(|l| l == name)
+            lists
+                .iter()
+                .find_map(|list| list.iter().find(|n| **n == name))
+                .copied()
         })
-        .cloned()
         .collect();
-    for name in &doomed {
+    for name in doomed {
         req.remove_header(name);
+    }
+    // Names a client listed in `Connection` (rare); absent ones are no-ops.
+    for name in &listed {
+        req.remove_header(name.as_str());
     }
 }
 
@@ -174,22 +181,29 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
         .map_err(|e| Error::because(ErrorType::InternalError, "building upstream path", e))?;
     req.set_uri(uri);
 
-    remove_headers(req, &[STRIPPED, crate::redact::CREDENTIAL_HEADERS]);
-    req.insert_header("host", url.authority())?;
-    for (name, value) in backend.auth_headers() {
-        req.insert_header(name, value)?;
+    // Header hygiene and the forwarding headers in one pass over the client's headers.
+    super::forwarded::apply(
+        session,
+        req,
+        &ctx.rt.config.server.trusted_proxies,
+        [STRIPPED, crate::redact::CREDENTIAL_HEADERS],
+    )?;
+    // Inserting replaces the client's values: `Host` is always the backend's, and the
+    // body's length is the attempt's (a model alias may have changed it).
+    match &backend.host_header {
+        Some(host) => req.insert_header("host", host.clone())?,
+        None => req.insert_header("host", url.authority())?,
     }
-    super::forwarded::apply(session, req, &ctx.rt.config.server.trusted_proxies)?;
+    for (name, value) in &backend.auth_header_values {
+        req.insert_header(*name, value.clone())?;
+    }
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
     match &ctx.upstream.body {
-        Some(body) => {
-            req.insert_header("content-length", body.len().to_string())?;
+        Some(body) => req.insert_header("content-length", body.len())?,
+        None if req.method == http::Method::GET => {
+            req.remove_header("content-length");
         }
-        None => {
-            if req.method != http::Method::GET {
-                req.insert_header("content-length", "0")?;
-            }
-        }
+        None => req.insert_header("content-length", 0usize)?,
     }
     Ok(())
 }
