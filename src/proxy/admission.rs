@@ -25,14 +25,13 @@ pub async fn admit(
     max_output: Option<u64>,
 ) -> Result<(), ApiError> {
     let rt = std::sync::Arc::clone(&ctx.rt);
-    let metric_key = ctx.metric_key().to_owned();
     let shared = rt.shared_limits.as_ref();
     if stream && let Some(limiter) = &rt.stream_limiter {
         match slot(shared, "streams", &ctx.client.limit_key, limiter).await {
             Some(Slot::Lease(lease)) => ctx.guards.leases.push(lease),
             Some(Slot::Local(guard)) => ctx.guards.stream = Some(guard),
             None => {
-                gw.metrics.rate_limited(&metric_key);
+                gw.metrics.rate_limited(ctx.metric_key());
                 return Err(ApiError::TooManyStreams {
                     limit: limiter.limit(),
                 });
@@ -67,7 +66,7 @@ pub async fn admit(
             Ok(())
         }
         Err(refused) => {
-            gw.metrics.rate_limited(&metric_key);
+            gw.metrics.rate_limited(ctx.metric_key());
             Err(ApiError::TokensExhausted {
                 scope: refused.scope,
                 kind: refused.kind,

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use http::HeaderName;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, EXPECT};
 use pingora::prelude::{Result, Session};
 
 use super::ctx::RequestCtx;
@@ -14,6 +16,12 @@ use crate::api::{Capability, Dialect, Route, openai, split_target};
 use crate::auth;
 use crate::proxy::Gateway;
 use crate::routing;
+
+// Header names looked up on every request, built once: a lookup by `&str` parses the
+// name each time.
+static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// What the filter decided.
 pub enum Outcome {
@@ -42,7 +50,7 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         session
             .req_header()
             .headers
-            .contains_key("anthropic-version"),
+            .contains_key(&ANTHROPIC_VERSION),
     );
     ctx.client.query = query.map(str::to_owned);
     ctx.request_id = request_id(session, ctx.client.dialect);
@@ -170,7 +178,7 @@ fn request_id(session: &Session, dialect: Dialect) -> String {
     let from_client = session
         .req_header()
         .headers
-        .get("x-request-id")
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
     match (from_client, dialect) {
@@ -197,12 +205,19 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
     let rt = std::sync::Arc::clone(&ctx.rt);
     if rt.keys.is_enabled() {
         let headers = &session.req_header().headers;
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let presented = auth::presented_key(header("authorization"), header("x-api-key"));
+        let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let presented = auth::presented_key(header(&AUTHORIZATION), header(&X_API_KEY));
         match presented.and_then(|k| rt.keys.authenticate(k)) {
             Some(id) => ctx.client.key_id = Some(id),
             None => return Err(ApiError::Unauthorized),
         }
+    }
+    let limited = rt.rate_limiter.is_some()
+        || rt.inflight_limiter.is_some()
+        || rt.stream_limiter.is_some()
+        || rt.token_budgets.is_some();
+    if !limited {
+        return Ok(());
     }
     let limit_key = match &ctx.client.key_id {
         Some(id) => id.to_string(),
@@ -210,7 +225,6 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
             .map_or_else(|| "anonymous".into(), |ip| format!("ip:{ip}")),
     };
     ctx.client.limit_key.clone_from(&limit_key);
-    let metric_key = ctx.metric_key().to_owned();
     let shared = rt.shared_limits.as_ref();
     if let (Some(limiter), Some(settings)) = (&rt.rate_limiter, rt.config.rate_limit) {
         // Shared through Redis when it answers; this replica's own bucket otherwise.
@@ -230,7 +244,7 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
             ((capacity - left) / per_second).ceil() as u64,
         );
         if let Err(retry_after_s) = decided {
-            gw.metrics.rate_limited(&metric_key);
+            gw.metrics.rate_limited(ctx.metric_key());
             return Err(ApiError::RateLimited { retry_after_s });
         }
     }
@@ -239,7 +253,7 @@ async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<
             Some(super::admission::Slot::Lease(lease)) => ctx.guards.leases.push(lease),
             Some(super::admission::Slot::Local(guard)) => ctx.guards.key = Some(guard),
             None => {
-                gw.metrics.rate_limited(&metric_key);
+                gw.metrics.rate_limited(ctx.metric_key());
                 return Err(ApiError::TooManyInflight {
                     limit: limiter.limit(),
                 });
@@ -349,7 +363,7 @@ pub(super) async fn read_body(
     let declared = session
         .req_header()
         .headers
-        .get("content-length")
+        .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
@@ -358,24 +372,36 @@ pub(super) async fn read_body(
     let expects_continue = session
         .req_header()
         .headers
-        .get("expect")
+        .get(EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if expects_continue {
         session.write_continue_response().await?;
     }
     session.enable_retry_buffering();
     let capacity = declared.map_or(16 * 1024, |len| usize::try_from(len).unwrap_or(0));
-    let mut body = BytesMut::with_capacity(capacity);
+    // A body that arrives in one chunk (most do) is kept as it is, not copied.
+    let mut first: Option<Bytes> = None;
+    let mut body = BytesMut::new();
     loop {
         let chunk = match session.read_request_body().await {
             Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(Ok(body.freeze())),
+            Ok(None) => return Ok(Ok(first.unwrap_or_else(|| body.freeze()))),
             Err(e) => return Ok(Err(body_read_error(&e))),
         };
-        if (body.len() + chunk.len()) as u64 > limit {
+        let so_far = first.as_ref().map_or(body.len(), Bytes::len);
+        if (so_far + chunk.len()) as u64 > limit {
             return Ok(Err(ApiError::PayloadTooLarge { limit }));
         }
-        body.extend_from_slice(&chunk);
+        match first.take() {
+            None if body.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    body.reserve(capacity.max(earlier.len() + chunk.len()));
+                    body.extend_from_slice(&earlier);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
     }
 }
 
