@@ -10,6 +10,8 @@
 //! - [`UsageChunkDropper`] removes the usage-only chunk (`"choices":[]`) from an OpenAI
 //!   stream whose client did not ask for it (the gateway asked upstream, for the metrics).
 
+use std::sync::LazyLock;
+
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use serde_json::Value;
@@ -35,15 +37,18 @@ pub struct Scanner {
     /// The last `TAIL` bytes; once full, `ring_start` is where the oldest byte is.
     ring: Vec<u8>,
     ring_start: usize,
+    /// Whether more than `HEAD` bytes went by (the head is then not the whole answer).
+    beyond_head: bool,
 }
 
 impl Scanner {
     /// Notes a chunk of the answer: at most a few KiB copied, no allocation once full.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.head.len() < HEAD {
-            let room = HEAD - self.head.len();
+        let room = HEAD - self.head.len();
+        if room > 0 {
             self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
+        self.beyond_head |= chunk.len() > room;
         let mut chunk = chunk;
         if chunk.len() >= TAIL {
             self.ring.clear();
@@ -75,7 +80,11 @@ impl Scanner {
     /// The usage the answer reported, if it did.
     pub fn usage(&self) -> Option<Usage> {
         let last = last_usage(&self.tail())?;
-        let head = || last_usage(&self.head).unwrap_or_default();
+        // A short answer is all in the head, and its last usage object is `last` again.
+        let head = || match self.beyond_head {
+            true => last_usage(&self.head).unwrap_or_default(),
+            false => Found::default(),
+        };
         Some(Usage {
             input: last.input.or_else(|| head().input).unwrap_or(0),
             output: last.output.unwrap_or(0),
@@ -128,10 +137,11 @@ fn cached_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
 
 /// The last usage object in `bytes`, read with OpenAI's or Anthropic's field names.
 fn last_usage(bytes: &[u8]) -> Option<Found> {
-    let finder = memmem::FinderRev::new(b"\"usage\":");
+    static USAGE_KEY: LazyLock<memmem::FinderRev<'static>> =
+        LazyLock::new(|| memmem::FinderRev::new(b"\"usage\":"));
     let mut end = bytes.len();
     // Streams carry `"usage":null` on most chunks (vLLM, TGI): look further back.
-    while let Some(at) = finder.rfind(&bytes[..end]) {
+    while let Some(at) = USAGE_KEY.rfind(&bytes[..end]) {
         let rest = &bytes[at + 8..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         if rest[start] == b'{' {
