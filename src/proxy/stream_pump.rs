@@ -259,12 +259,20 @@ async fn run(
     rx: &mut mpsc::Receiver<Chunk>,
 ) -> Result<()> {
     let mut out = Vec::new();
+    // Built once, not once per event: each event costs only its own work.
     let expire = exchange::until(ctx.deadline());
     tokio::pin!(expire);
+    let cut_off = gw.lifecycle.until_cut_off();
+    tokio::pin!(cut_off);
     // Without keep-alives the timer never fires.
     let (silence, keepalive) = shaper
         .keepalive()
         .unwrap_or((Duration::from_secs(86_400 * 365), b""));
+    let quiet = tokio::time::sleep(silence);
+    tokio::pin!(quiet);
+    // A completed future must not be polled again, should the stream go on after a
+    // failure was written.
+    let mut interrupted = false;
     loop {
         let mut pass = None;
         tokio::select! {
@@ -272,6 +280,7 @@ async fn run(
                 Some(Ok(Some(chunk))) => {
                     ctx.meter.upstream_chunk(&chunk);
                     pass = shaper.feed(chunk, &mut out);
+                    quiet.as_mut().reset(tokio::time::Instant::now() + silence);
                 }
                 Some(Ok(None)) | None => shaper.finish(&mut out),
                 Some(Err(e)) => {
@@ -286,12 +295,17 @@ async fn run(
                     }
                 }
             },
-            () = tokio::time::sleep(silence) => out.extend_from_slice(keepalive),
-            _ = gw.lifecycle.until_cut_off() => {
+            () = &mut quiet => {
+                out.extend_from_slice(keepalive);
+                quiet.as_mut().reset(tokio::time::Instant::now() + silence);
+            }
+            () = &mut cut_off, if !interrupted => {
+                interrupted = true;
                 ctx.error = Some("shutdown");
                 shaper.fail(exchange::shutdown_error(), &mut out);
             }
-            () = &mut expire => {
+            () = &mut expire, if !interrupted => {
+                interrupted = true;
                 ctx.error = Some("timeout");
                 shaper.fail(exchange::deadline_error(), &mut out);
             }
