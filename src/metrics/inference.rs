@@ -3,7 +3,14 @@
 //! key id, status class and a closed `error_type` vocabulary. docs/metrics.md maps each
 //! onto the OpenTelemetry GenAI semantic conventions.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::api::usage::Usage;
 
@@ -67,6 +74,39 @@ pub struct Inference {
     duration: HistogramVec,
     overhead: HistogramVec,
     pub queued: IntGauge,
+    /// The series of each label combination seen, by a hash of its labels.
+    series: Mutex<HashMap<u64, Vec<Series>>>,
+}
+
+/// The series one label combination updates, resolved once: a finished request then
+/// costs one map probe instead of up to eight `with_label_values` (each hashing every
+/// label value under a lock). The optional ones are resolved when first observed, so a
+/// combination that never streams has no time-to-first-token series.
+struct Series {
+    route: &'static str,
+    model: Box<str>,
+    backend: Box<str>,
+    key_id: Box<str>,
+    class: &'static str,
+    error_type: &'static str,
+    requests: IntCounter,
+    duration: Histogram,
+    /// Input, output, cached input.
+    tokens: OnceCell<[IntCounter; 3]>,
+    ttft: OnceCell<Histogram>,
+    tpot: OnceCell<Histogram>,
+    overhead: OnceCell<Histogram>,
+}
+
+impl Series {
+    fn is_for(&self, l: &Labels<'_>, class: &str) -> bool {
+        self.route == l.route
+            && *self.model == *l.model
+            && *self.backend == *l.backend
+            && *self.key_id == *l.key_id
+            && self.class == class
+            && self.error_type == l.error_type
+    }
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
@@ -163,37 +203,86 @@ impl Inference {
             duration,
             overhead,
             queued,
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn new_series(&self, l: &Labels<'_>, class: &'static str) -> Series {
+        Series {
+            route: l.route,
+            model: l.model.into(),
+            backend: l.backend.into(),
+            key_id: l.key_id.into(),
+            class,
+            error_type: l.error_type,
+            requests: self.requests.with_label_values(&[
+                l.route,
+                l.model,
+                l.backend,
+                l.key_id,
+                class,
+                l.error_type,
+            ]),
+            duration: self.duration.with_label_values(&[
+                l.route,
+                l.model,
+                l.backend,
+                class,
+                l.error_type,
+            ]),
+            tokens: OnceCell::new(),
+            ttft: OnceCell::new(),
+            tpot: OnceCell::new(),
+            overhead: OnceCell::new(),
         }
     }
 
     pub fn observe(&self, l: &Labels<'_>, o: &Observed) {
         let class = status_class(l.status);
-        self.requests
-            .with_label_values(&[l.route, l.model, l.backend, l.key_id, class, l.error_type])
-            .inc();
-        self.duration
-            .with_label_values(&[l.route, l.model, l.backend, class, l.error_type])
-            .observe(o.seconds);
+        let mut hasher = std::hash::DefaultHasher::new();
+        (l.route, l.model, l.backend, l.key_id, class, l.error_type).hash(&mut hasher);
+        // Held for a few atomic updates, never across an await.
+        let mut by_hash = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = by_hash.entry(hasher.finish()).or_default();
+        let at = match bucket.iter().position(|s| s.is_for(l, class)) {
+            Some(at) => at,
+            None => {
+                bucket.push(self.new_series(l, class));
+                bucket.len() - 1
+            }
+        };
+        let s = &bucket[at];
+        s.requests.inc();
+        s.duration.observe(o.seconds);
         if let Some(u) = o.usage {
-            for (kind, n) in [
-                ("input", u.input),
-                ("output", u.output),
-                ("cached_input", u.cached),
-            ] {
-                self.tokens
-                    .with_label_values(&[l.route, l.model, l.backend, l.key_id, kind])
-                    .inc_by(n);
+            let tokens = s.tokens.get_or_init(|| {
+                ["input", "output", "cached_input"].map(|kind| {
+                    self.tokens
+                        .with_label_values(&[l.route, l.model, l.backend, l.key_id, kind])
+                })
+            });
+            for (counter, n) in tokens.iter().zip([u.input, u.output, u.cached]) {
+                counter.inc_by(n);
             }
         }
         let by_model = [l.route, l.model, l.backend];
         if let Some(t) = o.time_to_first_token {
-            self.ttft.with_label_values(&by_model).observe(t);
+            let ttft = s
+                .ttft
+                .get_or_init(|| self.ttft.with_label_values(&by_model));
+            ttft.observe(t);
         }
         if let Some(t) = o.time_per_output_token {
-            self.tpot.with_label_values(&by_model).observe(t);
+            let tpot = s
+                .tpot
+                .get_or_init(|| self.tpot.with_label_values(&by_model));
+            tpot.observe(t);
         }
         if let Some(t) = o.gateway_overhead {
-            self.overhead.with_label_values(&[l.route]).observe(t);
+            let overhead = s
+                .overhead
+                .get_or_init(|| self.overhead.with_label_values(&[l.route]));
+            overhead.observe(t);
         }
     }
 }
@@ -253,6 +342,58 @@ mod tests {
         assert_eq!(
             error_type(502, Some("connect_refused")),
             "backend_unavailable"
+        );
+    }
+
+    fn text(registry: &Registry) -> String {
+        let mut out = Vec::new();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut out,
+        )
+        .expect("encode");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn resolved_series_add_up_per_label_combination() {
+        let registry = Registry::new();
+        let m = Inference::register(&registry);
+        let labels = |model, status| Labels {
+            route: "/v1/chat/completions",
+            model,
+            backend: "gpu0",
+            key_id: "alice",
+            status,
+            error_type: error_type(status, None),
+        };
+        let answered = Observed {
+            usage: Some(Usage {
+                input: 10,
+                output: 5,
+                cached: 2,
+            }),
+            seconds: 0.5,
+            ..Observed::default()
+        };
+        m.observe(&labels("a", 200), &answered);
+        m.observe(&labels("a", 200), &answered);
+        m.observe(&labels("b", 200), &answered);
+        m.observe(&labels("a", 503), &Observed::default());
+        let out = text(&registry);
+        for line in [
+            r#"llmgate_inference_requests_total{backend="gpu0",error_type="none",key_id="alice",model="a",route="/v1/chat/completions",status_class="2xx"} 2"#,
+            r#"llmgate_inference_requests_total{backend="gpu0",error_type="none",key_id="alice",model="b",route="/v1/chat/completions",status_class="2xx"} 1"#,
+            r#"llmgate_inference_requests_total{backend="gpu0",error_type="backend_unavailable",key_id="alice",model="a",route="/v1/chat/completions",status_class="5xx"} 1"#,
+            r#"llmgate_tokens_total{backend="gpu0",key_id="alice",model="a",route="/v1/chat/completions",type="output"} 10"#,
+            r#"llmgate_tokens_total{backend="gpu0",key_id="alice",model="a",route="/v1/chat/completions",type="cached_input"} 4"#,
+        ] {
+            assert!(out.contains(line), "{line} not in\n{out}");
+        }
+        assert!(
+            !out.contains("llmgate_time_to_first_token_seconds_count"),
+            "no stream, no time-to-first-token series"
         );
     }
 }
