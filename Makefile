@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-# BENCH_ARGS: requests per run and concurrency.
-BENCH_ARGS ?= 2000 16
+# BENCH_ARGS: the bench's flags (--secs S, --reps N, --streams N, --only NAME,
+# --section NAME, --quick); its defaults are 3 s runs, 3 repetitions, 2000 held streams.
+BENCH_ARGS ?=
 
 .PHONY: soak deps bench all build release fmt fmt-check lint test e2e venv check-conf doc demo run clean fuzz fuzz-tools verify-unit install up down ps logs health
 

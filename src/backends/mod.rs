@@ -208,8 +208,8 @@ pub struct Backend {
     /// reused for a backend at the same address that trusts another (or the system store).
     pool_group: u64,
     /// The `Host` header for the backend's URL, built once (`None` if it is not a valid
-    /// header value; the request path then reports the error).
-    pub host_header: Option<http::HeaderValue>,
+    /// header value; `insert_host` then reports the error).
+    host_header: Option<http::HeaderValue>,
     /// [`Backend::auth_headers`] as header values, built once and marked sensitive.
     pub auth_header_values: Vec<(&'static str, http::HeaderValue)>,
 }
@@ -281,6 +281,14 @@ impl Backend {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Sets `Host` to the backend's authority (replacing the client's).
+    pub fn insert_host(&self, req: &mut pingora::http::RequestHeader) -> pingora::Result<()> {
+        match &self.host_header {
+            Some(host) => req.insert_header("host", host.clone()),
+            None => req.insert_header("host", self.config.url.authority()),
+        }
     }
 
     /// Whether `/v1/messages` goes to the backend's own Anthropic endpoint. In `auto` mode

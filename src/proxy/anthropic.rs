@@ -84,7 +84,7 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
     if req.stream {
         needs.push(Capability::Streaming);
     }
-    if !req.tools.is_empty() {
+    if req.has_tools() {
         needs.push(Capability::Tools);
     }
     match routing::resolve(&ctx.rt, Some(&req.model), &needs) {
@@ -94,7 +94,11 @@ pub async fn messages(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
     if req.max_tokens == Some(0) {
         return zero_max_tokens(session, ctx, &req).await;
     }
-    let input = crate::api::anthropic::count::heuristic(&req);
+    // The prompt estimate only matters to token budgets; it walks every schema.
+    let input = match ctx.rt.token_budgets {
+        Some(_) => crate::api::anthropic::count::heuristic(&req),
+        None => 0,
+    };
     if let Err(e) = super::admission::admit(gw, ctx, req.stream, input, req.max_tokens).await {
         return respond::error(session, ctx, &e).await;
     }

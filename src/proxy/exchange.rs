@@ -134,9 +134,9 @@ fn request_header(
     let len = out.body.len();
     let path = backend.request_target(out.suffix, candidate.upstream_model.as_deref(), None);
     let mut req = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
-    req.insert_header("host", backend.config.url.authority())?;
+    backend.insert_host(&mut req)?;
     req.insert_header("content-type", "application/json")?;
-    req.insert_header("content-length", len.to_string())?;
+    req.insert_header("content-length", len)?;
     req.insert_header("accept", "application/json, text/event-stream")?;
     // We parse the answer: it must not be compressed.
     req.insert_header("accept-encoding", "identity")?;

@@ -158,7 +158,6 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
     let Some(backend) = ctx.backend() else {
         return Error::e_explain(ErrorType::InternalError, "no backend chosen");
     };
-    let url = &backend.config.url;
     let model = ctx
         .upstream
         .plan
@@ -190,10 +189,7 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
     )?;
     // Inserting replaces the client's values: `Host` is always the backend's, and the
     // body's length is the attempt's (a model alias may have changed it).
-    match &backend.host_header {
-        Some(host) => req.insert_header("host", host.clone())?,
-        None => req.insert_header("host", url.authority())?,
-    }
+    backend.insert_host(req)?;
     for (name, value) in &backend.auth_header_values {
         req.insert_header(*name, value.clone())?;
     }

@@ -69,7 +69,7 @@ pub fn heuristic(req: &Normalized) -> u64 {
             };
         }
     }
-    for t in &req.tools {
+    for t in req.tools() {
         total += text_len(&t["name"])
             + text_len(&t["description"])
             + serialized_chars(&t["input_schema"]);

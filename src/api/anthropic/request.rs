@@ -55,8 +55,10 @@ pub struct Normalized {
     /// System text blocks after hoisting and dropping the billing header.
     pub system: Vec<String>,
     pub messages: Vec<Message>,
-    /// Custom tools that survive §4.5, as sent.
-    pub tools: Vec<Value>,
+    /// The `tools` array as sent (moved out of `raw`, not copied).
+    sent_tools: Option<Value>,
+    /// Which of `sent_tools` are custom tools that survive §4.5.
+    custom_tools: Vec<usize>,
     pub stop_sequences: Vec<String>,
     /// The request as received (for the fields translated verbatim).
     pub raw: Map<String, Value>,
@@ -104,6 +106,8 @@ pub fn normalize(
     opts: &Options,
 ) -> Result<Normalized> {
     check_top_level(&raw, endpoint)?;
+    // Moved out like the messages; `tools()` and `to_native` read it from here.
+    let sent_tools = raw.remove("tools");
     let mut system = texts_of(raw.get("system").unwrap_or(&Value::Null));
     let mut messages: Vec<Message> = Vec::new();
     // The messages are moved out of `raw`, not copied: everything after this reads the
@@ -172,7 +176,7 @@ pub fn normalize(
         return Err(bad("messages: at least one message is required"));
     }
     check_tool_pairing(&messages)?;
-    let tools = check_tools(&raw, opts)?;
+    let custom_tools = check_tools(sent_tools.as_ref(), &raw, opts)?;
     let stop_sequences = raw
         .get("stop_sequences")
         .and_then(Value::as_array)
@@ -188,8 +192,29 @@ pub fn normalize(
         stream: raw.get("stream").and_then(Value::as_bool).unwrap_or(false),
         system,
         messages,
-        tools,
+        sent_tools,
+        custom_tools,
         stop_sequences,
         raw,
     })
+}
+
+impl Normalized {
+    /// The custom tools that survive §4.5, as sent.
+    pub fn tools(&self) -> impl Iterator<Item = &Value> {
+        let sent = self.sent_tools.as_ref().and_then(Value::as_array);
+        self.custom_tools
+            .iter()
+            .filter_map(move |&i| sent.and_then(|tools| tools.get(i)))
+    }
+
+    /// Whether any custom tool survives §4.5.
+    pub fn has_tools(&self) -> bool {
+        !self.custom_tools.is_empty()
+    }
+
+    /// The `tools` value exactly as the client sent it, if it sent one.
+    pub fn sent_tools(&self) -> Option<&Value> {
+        self.sent_tools.as_ref()
+    }
 }

@@ -268,9 +268,9 @@ pub fn to_openai(
 }
 
 /// The OpenAI form of the custom tools.
-pub fn openai_tools(tools: &[Value]) -> Vec<Value> {
+pub fn openai_tools<'a>(tools: impl IntoIterator<Item = &'a Value>) -> Vec<Value> {
     tools
-        .iter()
+        .into_iter()
         .map(|t| {
             let mut function = Map::new();
             function.insert("name".into(), t["name"].clone());
@@ -287,10 +287,10 @@ pub fn openai_tools(tools: &[Value]) -> Vec<Value> {
 }
 
 fn add_tools(req: &Normalized, profile: &Profile, out: &mut Map<String, Value>) {
-    if req.tools.is_empty() {
+    if !req.has_tools() {
         return;
     }
-    let mut tools = openai_tools(&req.tools);
+    let mut tools = openai_tools(req.tools());
     let choice = req.raw.get("tool_choice").filter(|c| !c.is_null());
     let mapped = choice.and_then(|c| match c["type"].as_str() {
         Some("auto") => Some(json!("auto")),
@@ -388,6 +388,9 @@ pub fn to_native(req: &Normalized, upstream_model: &str) -> Value {
         })
         .collect();
     out.insert("messages".into(), Value::Array(messages));
+    if let Some(tools) = req.sent_tools() {
+        out.insert("tools".into(), tools.clone());
+    }
     if let Some(Value::Array(tools)) = out.get_mut("tools") {
         for t in tools.iter_mut() {
             if let Some(obj) = t.as_object_mut() {

@@ -200,14 +200,19 @@ pub(super) fn check_top_level(raw: &Map<String, Value>, endpoint: Endpoint) -> R
 }
 
 /// V17–V21 and §4.5: the custom tools to send upstream.
-pub(super) fn check_tools(raw: &Map<String, Value>, opts: &Options) -> Result<Vec<Value>> {
-    let tools = match raw.get("tools") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => tools.clone(),
+/// Returns the indices of the custom tools in `tools` (the request's `tools` value).
+pub(super) fn check_tools(
+    tools: Option<&Value>,
+    raw: &Map<String, Value>,
+    opts: &Options,
+) -> Result<Vec<usize>> {
+    let tools: &[Value] = match tools {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(tools)) => tools,
         Some(_) => return Err(bad("tools: Input should be a valid list")),
     };
     let mut kept = Vec::new();
-    for (k, tool) in tools.into_iter().enumerate() {
+    for (k, tool) in tools.iter().enumerate() {
         match tool.get("type").and_then(Value::as_str) {
             None | Some("custom") => {
                 if !tool["name"].is_string() {
@@ -216,7 +221,7 @@ pub(super) fn check_tools(raw: &Map<String, Value>, opts: &Options) -> Result<Ve
                 if !tool["input_schema"].is_object() {
                     return Err(bad(format!("tools.{k}.input_schema: Field required")));
                 }
-                kept.push(tool);
+                kept.push(k);
             }
             Some(t) if t.starts_with("tool_search_tool_") => {}
             Some(t) => {
@@ -233,7 +238,7 @@ pub(super) fn check_tools(raw: &Map<String, Value>, opts: &Options) -> Result<Ve
             Some("auto" | "any" | "none") => {}
             Some("tool") => {
                 let name = choice["name"].as_str().unwrap_or("");
-                if !kept.iter().any(|t| t["name"] == name) {
+                if !kept.iter().any(|&i| tools[i]["name"] == name) {
                     return Err(bad(format!(
                         "tool_choice.name: tool '{name}' not found in tools"
                     )));
