@@ -120,14 +120,30 @@ impl Figures {
     }
 }
 
-const COLUMNS: [&str; 4] = ["direct", "nginx", "pingora", "llmgate"];
+/// Whether an earlier build runs as the "before" column (`BENCH_BEFORE_BIN`).
+static SHOW_BEFORE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn columns() -> Vec<&'static str> {
+    let mut c = vec!["direct", "nginx", "pingora"];
+    if SHOW_BEFORE.load(Ordering::Relaxed) {
+        c.push("before");
+    }
+    c.push("llmgate");
+    c
+}
+
+/// The llmgate builds measured: this one, and an earlier one when there is one.
+fn gateways() -> Vec<&'static str> {
+    columns()
+        .into_iter()
+        .filter(|c| *c == "before" || *c == "llmgate")
+        .collect()
+}
 
 fn print_header(title: &str) {
     println!("\n{title}");
-    println!(
-        "  {:<34}{:>10}{:>10}{:>10}{:>10}{:>12}",
-        "", "direct", "nginx", "pingora", "llmgate", "llmgate/pg"
-    );
+    let names: String = columns().iter().map(|c| format!("{c:>10}")).collect();
+    println!("  {:<34}{names}{:>12}", "", "llmgate/pg");
 }
 
 fn print_row(fig: &Figures, label: &str, figure: &str, decimals: usize) {
@@ -145,13 +161,8 @@ fn print_row(fig: &Figures, label: &str, figure: &str, decimals: usize) {
     } else {
         format!("{:>12}", "-")
     };
-    println!(
-        "  {label:<34}{}{}{}{}{ratio}",
-        cell(COLUMNS[0]),
-        cell(COLUMNS[1]),
-        cell(COLUMNS[2]),
-        cell(COLUMNS[3])
-    );
+    let cells: String = columns().into_iter().map(cell).collect();
+    println!("  {label:<34}{cells}{ratio}");
 }
 
 /// A chat request the size of a small real one.
@@ -199,12 +210,17 @@ async fn main() {
     procs::raise_fd_limit();
     let dir = tempfile::tempdir().expect("temp dir");
     let up = Upstream::start().await;
-    let gate = procs::llmgate(dir.path(), up.port);
+    let gate = procs::llmgate(dir.path(), up.port, &procs::llmgate_binary(), "llmgate");
+    // BENCH_BEFORE_BIN: an earlier build measured in the same run, as the "before" column.
+    let before = std::env::var_os("BENCH_BEFORE_BIN")
+        .map(|bin| procs::llmgate(dir.path(), up.port, std::path::Path::new(&bin), "before"));
+    SHOW_BEFORE.store(before.is_some(), Ordering::Relaxed);
     let pingora = procs::bare_pingora(up.port);
     let nginx = procs::nginx(dir.path(), up.port);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = gate.rss_kib();
     let idle_rss_pingora = pingora.rss_kib();
+    let idle_rss_before = before.as_ref().map_or(0, Proxy::rss_kib);
 
     let direct_addr = format!("127.0.0.1:{}", up.port);
     let mut targets = vec![Target {
@@ -227,6 +243,14 @@ async fn main() {
         proxy: Some(&pingora),
         key: None,
     });
+    if let Some(b) = &before {
+        targets.push(Target {
+            name: "before",
+            addr: b.addr(),
+            proxy: Some(b),
+            key: Some(CLIENT_KEY),
+        });
+    }
     targets.push(Target {
         name: "llmgate",
         addr: gate.addr(),
@@ -235,7 +259,10 @@ async fn main() {
     });
 
     if let Some(only) = &args.only {
-        targets.retain(|t| t.name == "direct" || t.name == only);
+        // `--only llmgate` keeps the "before" build too.
+        targets.retain(|t| {
+            t.name == "direct" || t.name == only || (only == "llmgate" && t.name == "before")
+        });
     }
     println!(
         "llmgate bench: {} s per run, {} repetitions (medians), one worker per proxy, loopback, {} CPUs{}",
@@ -282,6 +309,13 @@ async fn main() {
         started.elapsed().as_secs_f64(),
         idle_rss_pingora
     );
+    if let Some(b) = &before {
+        println!(
+            "  idle RSS: before {} KiB at start, {} KiB after the last burst",
+            idle_rss_before,
+            b.rss_kib()
+        );
+    }
 }
 
 async fn requests(targets: &[Target<'_>], args: &Args) {
@@ -335,7 +369,7 @@ async fn agent_step(targets: &[Target<'_>], args: &Args) {
             let req = request("/v1/messages", &messages, t.key);
             let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 16, args.secs)).await;
             record_requests(&mut fig, t.name, "msg", &run, cpu);
-            if t.name == "llmgate" {
+            if gateways().contains(&t.name) {
                 let req = request("/v1/chat/completions", &chat_tools, t.key);
                 let (run, cpu) = accounted(t, load::closed_loop(&t.addr, req, 16, args.secs)).await;
                 record_requests(&mut fig, t.name, "chat4k", &run, cpu);
@@ -348,12 +382,14 @@ async fn agent_step(targets: &[Target<'_>], args: &Args) {
     ));
     print_row(&fig, "req/s", "msg/rps", 0);
     print_row(&fig, "CPU per request, µs", "msg/cpu", 1);
-    println!(
-        "  llmgate pass-through of the same request as OpenAI chat ({} B): {:.1} µs CPU; translated / pass-through = {:.2}x",
-        chat_tools.len(),
-        fig.get("llmgate", "chat4k/cpu"),
-        fig.get("llmgate", "msg/cpu") / fig.get("llmgate", "chat4k/cpu")
-    );
+    for g in gateways() {
+        println!(
+            "  {g} pass-through of the same request as OpenAI chat ({} B): {:.1} µs CPU; translated / pass-through = {:.2}x",
+            chat_tools.len(),
+            fig.get(g, "chat4k/cpu"),
+            fig.get(g, "msg/cpu") / fig.get(g, "chat4k/cpu")
+        );
+    }
 }
 
 async fn streams(targets: &[Target<'_>], args: &Args, up: &Upstream) {
@@ -361,21 +397,19 @@ async fn streams(targets: &[Target<'_>], args: &Args, up: &Upstream) {
     up.tokens.store(64, Ordering::SeqCst);
     up.itl_us.store(2_000, Ordering::SeqCst);
     let mut fig = Figures::default();
-    let mut ttft_translated: Vec<u32> = Vec::new();
-    let mut ttft_chat: Vec<u32> = Vec::new();
+    // Per llmgate build: first-token times of chat pass-through and translated streams.
+    let mut ttft: std::collections::BTreeMap<&str, (Vec<u32>, Vec<u32>)> = Default::default();
     for rep in 0..args.reps {
         for t in rotated(targets, rep) {
             let req = request("/v1/chat/completions", CHAT_STREAM, t.key);
             let (run, cpu) = accounted(t, load::streams(&t.addr, req, 32, args.secs)).await;
-            if t.name == "llmgate" {
-                ttft_chat.extend(&run.ttft_us);
-            }
             record_streams(&mut fig, t.name, "chat", &run, cpu);
-            if t.name == "llmgate" {
+            if gateways().contains(&t.name) {
+                ttft.entry(t.name).or_default().0.extend(&run.ttft_us);
                 let req = request("/v1/messages", MESSAGES_STREAM, t.key);
                 let (run, cpu) = accounted(t, load::streams(&t.addr, req, 32, args.secs)).await;
-                ttft_translated.extend(&run.ttft_us);
-                record_streams(&mut fig, "translated", "chat", &run, cpu);
+                ttft.entry(t.name).or_default().1.extend(&run.ttft_us);
+                record_streams(&mut fig, t.name, "translated", &run, cpu);
             }
         }
     }
@@ -385,29 +419,32 @@ async fn streams(targets: &[Target<'_>], args: &Args, up: &Upstream) {
     print_row(&fig, "TTFT p99, ms", "chat/ttft99", 2);
     print_row(&fig, "ITL p50, ms", "chat/itl50", 2);
     print_row(&fig, "ITL p99, ms", "chat/itl99", 2);
-    ttft_chat.sort_unstable();
-    ttft_translated.sort_unstable();
-    println!(
-        "  llmgate /v1/messages translated: CPU per token {:.2} µs; TTFT p50 {:.2} ms, p99 {:.2} ms (pass-through p99 {:.2} ms: {:+.2} ms); ITL p99 {:.2} ms; {} streams",
-        fig.get("translated", "chat/cpu_token"),
-        quantile(&ttft_translated, 0.5) as f64 / 1e3,
-        quantile(&ttft_translated, 0.99) as f64 / 1e3,
-        quantile(&ttft_chat, 0.99) as f64 / 1e3,
-        (quantile(&ttft_translated, 0.99) as f64 - quantile(&ttft_chat, 0.99) as f64) / 1e3,
-        fig.get("translated", "chat/itl99"),
-        ttft_translated.len(),
-    );
-    // "First token one gap late": the share of streams whose first token came at least
-    // one inter-token gap (2 ms) after the pass-through median, on each path.
-    let late_after = quantile(&ttft_chat, 0.5) + 2_000;
-    let late = |ttft: &[u32]| {
-        100.0 * ttft.iter().filter(|t| **t >= late_after).count() as f64 / ttft.len().max(1) as f64
-    };
-    println!(
-        "  first token one gap (2 ms) or more after the pass-through median: pass-through {:.2}% of streams, translated {:.2}%",
-        late(&ttft_chat),
-        late(&ttft_translated),
-    );
+    for (g, (chat, translated)) in &mut ttft {
+        chat.sort_unstable();
+        translated.sort_unstable();
+        println!(
+            "  {g} /v1/messages translated: CPU per token {:.2} µs; TTFT p50 {:.2} ms, p99 {:.2} ms (pass-through p99 {:.2} ms: {:+.2} ms); ITL p99 {:.2} ms; {} streams",
+            fig.get(g, "translated/cpu_token"),
+            quantile(translated, 0.5) as f64 / 1e3,
+            quantile(translated, 0.99) as f64 / 1e3,
+            quantile(chat, 0.99) as f64 / 1e3,
+            (quantile(translated, 0.99) as f64 - quantile(chat, 0.99) as f64) / 1e3,
+            fig.get(g, "translated/itl99"),
+            translated.len(),
+        );
+        // "First token one gap late": the share of streams whose first token came at
+        // least one inter-token gap (2 ms) after the pass-through median, on each path.
+        let late_after = quantile(chat, 0.5) + 2_000;
+        let late = |ttft: &[u32]| {
+            100.0 * ttft.iter().filter(|t| **t >= late_after).count() as f64
+                / ttft.len().max(1) as f64
+        };
+        println!(
+            "  {g}: first token one gap (2 ms) or more after the pass-through median: pass-through {:.2}% of streams, translated {:.2}%",
+            late(chat),
+            late(translated),
+        );
+    }
 }
 
 async fn memory(targets: &[Target<'_>], args: &Args, up: &Upstream) {
@@ -415,7 +452,7 @@ async fn memory(targets: &[Target<'_>], args: &Args, up: &Upstream) {
     println!("\nmemory: {} streams held open at once", args.open_streams);
     for t in targets.iter().filter(|t| t.proxy.is_some()) {
         let proxy = t.proxy.expect("proxy");
-        let paths: &[(&str, &str)] = if t.name == "llmgate" {
+        let paths: &[(&str, &str)] = if gateways().contains(&t.name) {
             &[
                 ("/v1/chat/completions", CHAT_STREAM),
                 ("/v1/messages", MESSAGES_STREAM),

@@ -121,9 +121,9 @@ pub const CLIENT_KEY: &str = "sk-bench-0123456789abcdef";
 
 /// llmgate as it would run in production: auth on, metrics on, JSON access log to a
 /// file, one worker thread.
-pub fn llmgate(dir: &Path, upstream_port: u16) -> Proxy {
+pub fn llmgate(dir: &Path, upstream_port: u16, binary: &Path, tag: &str) -> Proxy {
     let port = free_port();
-    let config = dir.join("llmgate.yaml");
+    let config = dir.join(format!("{tag}.yaml"));
     std::fs::write(
         &config,
         format!(
@@ -140,20 +140,23 @@ models:
         ),
     )
     .expect("write config");
-    let log = std::fs::File::create(dir.join("llmgate.log")).expect("log file");
+    let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("log file");
     let err = log.try_clone().expect("log file");
-    // BENCH_LLMGATE_BIN measures another build (an earlier commit's, for a before/after).
-    let binary = std::env::var_os("BENCH_LLMGATE_BIN")
-        .map_or_else(|| release_dir().join("llmgate"), std::path::PathBuf::from);
-    let child = wrapped(&binary, "BENCH_LLMGATE_WRAPPER")
+    let child = wrapped(binary, "BENCH_LLMGATE_WRAPPER")
         .arg("-c")
         .arg(&config)
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(err))
         .spawn()
-        .expect("start target/release/llmgate");
-    wait_listening(port, "llmgate");
+        .expect("start llmgate");
+    wait_listening(port, tag);
     Proxy { port, child }
+}
+
+/// The llmgate binary to measure: this build, or the one `BENCH_LLMGATE_BIN` names.
+pub fn llmgate_binary() -> std::path::PathBuf {
+    std::env::var_os("BENCH_LLMGATE_BIN")
+        .map_or_else(|| release_dir().join("llmgate"), std::path::PathBuf::from)
 }
 
 /// `binary`, run under the profiler that the environment variable `wrapper_var` names

@@ -354,8 +354,8 @@ async fn prepare_passthrough(
 /// Pingora 0.9.1 then only forwards a pre-read body by replaying its retry buffer, which
 /// holds 64 KiB (cloudflare/pingora#780, #575); our vendored pingora-proxy (see
 /// vendor/README.md) calls `request_body_filter` once at the end instead, and that filter
-/// emits the body we keep in the context. Retry buffering must still be enabled before the
-/// first read, so bodies up to 64 KiB also work on an unpatched build.
+/// emits the body we keep in the context. So the retry buffer is not enabled here: it
+/// would only hold a second copy of up to 64 KiB of every body.
 pub(super) async fn read_body(
     session: &mut Session,
     limit: u64,
@@ -377,7 +377,6 @@ pub(super) async fn read_body(
     if expects_continue {
         session.write_continue_response().await?;
     }
-    session.enable_retry_buffering();
     let capacity = declared.map_or(16 * 1024, |len| usize::try_from(len).unwrap_or(0));
     // A body that arrives in one chunk (most do) is kept as it is, not copied.
     let mut first: Option<Bytes> = None;
