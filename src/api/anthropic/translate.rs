@@ -83,10 +83,20 @@ fn tool_result_text(block: &Value, images: &mut Vec<Value>) -> String {
     }
 }
 
+/// A JSON object of owned values, moved in. `json!` serialises each non-literal value
+/// into a new tree (`to_value(&v)`): a deep copy of every message and schema it wraps.
+fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn text_part(text: Value) -> Value {
+    obj([("type", Value::from("text")), ("text", text)])
+}
+
 fn user_parts(block: &Block, profile: &Profile, parts: &mut Vec<Value>) -> Result<()> {
     let b = &block.value;
     match block.kind() {
-        "text" => parts.push(json!({"type": "text", "text": b["text"]})),
+        "text" => parts.push(text_part(b["text"].clone())),
         "image" => {
             if profile.flavor == Flavor::Ollama && b["source"]["type"] == "url" {
                 return Err(bad(format!(
@@ -99,7 +109,7 @@ fn user_parts(block: &Block, profile: &Profile, parts: &mut Vec<Value>) -> Resul
         "document" if b["source"]["type"] == "content" => {
             for inner in b["source"]["content"].as_array().into_iter().flatten() {
                 match inner["type"].as_str() {
-                    Some("text") => parts.push(json!({"type": "text", "text": inner["text"]})),
+                    Some("text") => parts.push(text_part(inner["text"].clone())),
                     Some("image") => parts.push(image_part(&inner["source"])),
                     _ => {}
                 }
@@ -112,7 +122,7 @@ fn user_parts(block: &Block, profile: &Profile, parts: &mut Vec<Value>) -> Resul
         }
         _ => {
             if let Some(text) = document_text(b) {
-                parts.push(json!({"type": "text", "text": text}));
+                parts.push(text_part(Value::from(text)));
             } else {
                 log::debug!(target: "llmgate::anthropic", "dropping unsupported `{}` block", block.kind());
             }
@@ -125,9 +135,11 @@ fn translate_user(m: &Message, profile: &Profile, out: &mut Vec<Value>) -> Resul
     let mut images = Vec::new();
     for b in m.blocks.iter().filter(|b| b.kind() == "tool_result") {
         let content = tool_result_text(&b.value, &mut images);
-        out.push(
-            json!({"role": "tool", "tool_call_id": b.value["tool_use_id"], "content": content}),
-        );
+        out.push(obj([
+            ("role", Value::from("tool")),
+            ("tool_call_id", b.value["tool_use_id"].clone()),
+            ("content", Value::from(content)),
+        ]));
     }
     let mut parts = images;
     for b in m.blocks.iter().filter(|b| b.kind() != "tool_result") {
@@ -143,7 +155,7 @@ fn translate_user(m: &Message, profile: &Profile, out: &mut Vec<Value>) -> Resul
         }
         _ => Value::Array(parts),
     };
-    out.push(json!({"role": "user", "content": content}));
+    out.push(obj([("role", Value::from("user")), ("content", content)]));
     Ok(())
 }
 
@@ -155,17 +167,26 @@ fn translate_assistant(m: &Message, profile: &Profile, opts: &Options) -> Value 
         match b.kind() {
             "text" => text.push_str(b.value["text"].as_str().unwrap_or("")),
             "thinking" => thinking.push_str(b.value["thinking"].as_str().unwrap_or("")),
-            "tool_use" => calls.push(json!({
-                "id": b.value["id"],
-                "type": "function",
-                "function": {"name": b.value["name"], "arguments": compact(&b.value["input"])},
-            })),
+            "tool_use" => calls.push(obj([
+                ("id", b.value["id"].clone()),
+                ("type", Value::from("function")),
+                (
+                    "function",
+                    obj([
+                        ("name", b.value["name"].clone()),
+                        ("arguments", Value::from(compact(&b.value["input"]))),
+                    ]),
+                ),
+            ])),
             other => {
                 log::debug!(target: "llmgate::anthropic", "dropping assistant `{other}` block")
             }
         }
     }
-    let mut msg = json!({"role": "assistant", "content": text});
+    let mut msg = obj([
+        ("role", Value::from("assistant")),
+        ("content", Value::from(text)),
+    ]);
     if !calls.is_empty() {
         msg["tool_calls"] = Value::Array(calls);
     }
@@ -198,7 +219,10 @@ pub fn to_openai(
     let raw = &req.raw;
     let mut messages = Vec::new();
     if !req.system.is_empty() {
-        messages.push(json!({"role": "system", "content": req.system.join("\n")}));
+        messages.push(obj([
+            ("role", Value::from("system")),
+            ("content", Value::from(req.system.join("\n"))),
+        ]));
     }
     for m in &req.messages {
         match m.role {
@@ -281,7 +305,10 @@ pub fn openai_tools<'a>(tools: impl IntoIterator<Item = &'a Value>) -> Vec<Value
             if t["strict"] == true {
                 function.insert("strict".into(), json!(true));
             }
-            json!({"type": "function", "function": function})
+            obj([
+                ("type", Value::from("function")),
+                ("function", Value::Object(function)),
+            ])
         })
         .collect()
 }
