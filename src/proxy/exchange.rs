@@ -142,12 +142,7 @@ fn request_header(
     req.insert_header("accept-encoding", "identity")?;
     req.insert_header("user-agent", concat!("llmgate/", env!("CARGO_PKG_VERSION")))?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
-    super::forwarded::apply(
-        session,
-        &mut req,
-        &ctx.rt.config.server.trusted_proxies,
-        [&[], &[]],
-    )?;
+    super::forwarded::apply(session, &mut req, &ctx.rt.config.server.trusted_proxies)?;
     for (name, value) in &backend.auth_header_values {
         req.insert_header(*name, value.clone())?;
     }
@@ -263,7 +258,8 @@ pub async fn open(
                     .shared
                     .set_state(HealthState::Down, Some(e.etype().as_str().to_owned()));
                 gw.metrics
-                    .set_backend_state(backend.name(), HealthState::Down);
+                    .backends
+                    .set_state(backend.name(), HealthState::Down);
                 backend.note_failure(&gw.metrics, false, None);
                 last_error = unavailable(backend, &e);
                 if !retry::may_retry(ctx, Failure::Connect) {

@@ -48,19 +48,13 @@ pub fn client_ip(session: &Session, trusted: &[ipnet::IpNet]) -> Option<IpAddr> 
     )
 }
 
-/// Sets the forwarding headers of the upstream request `req` (a copy of the client's),
-/// removing in the same pass the headers named in `also_removed` and, unless the peer is
-/// a trusted proxy, those only a trusted proxy may set.
-pub fn apply(
-    session: &Session,
-    req: &mut RequestHeader,
-    trusted: &[ipnet::IpNet],
-    also_removed: [&[&'static str]; 2],
-) -> Result<()> {
+/// Sets the forwarding headers of the upstream request `req` (a copy of the client's).
+pub fn apply(session: &Session, req: &mut RequestHeader, trusted: &[ipnet::IpNet]) -> Result<()> {
     let peer = peer_ip(session);
     let from_trusted = peer.is_some_and(|ip| is_trusted(ip, trusted));
-    let claimed: &[&'static str] = if from_trusted { &[] } else { CLAIMED };
-    super::upstream::remove_headers(req, &[also_removed[0], also_removed[1], claimed]);
+    if !from_trusted {
+        super::upstream::remove_headers(req, &[CLAIMED]);
+    }
     if let Some(ip) = peer {
         let prior = req
             .headers

@@ -180,19 +180,14 @@ pub fn request_header(session: &Session, req: &mut RequestHeader, ctx: &RequestC
         .map_err(|e| Error::because(ErrorType::InternalError, "building upstream path", e))?;
     req.set_uri(uri);
 
-    // Header hygiene and the forwarding headers in one pass over the client's headers.
-    super::forwarded::apply(
-        session,
-        req,
-        &ctx.rt.config.server.trusted_proxies,
-        [STRIPPED, crate::redact::CREDENTIAL_HEADERS],
-    )?;
+    remove_headers(req, &[STRIPPED, crate::redact::CREDENTIAL_HEADERS]);
     // Inserting replaces the client's values: `Host` is always the backend's, and the
     // body's length is the attempt's (a model alias may have changed it).
     backend.insert_host(req)?;
     for (name, value) in &backend.auth_header_values {
         req.insert_header(*name, value.clone())?;
     }
+    super::forwarded::apply(session, req, &ctx.rt.config.server.trusted_proxies)?;
     req.insert_header("x-request-id", ctx.request_id.as_str())?;
     match &ctx.upstream.body {
         Some(body) => req.insert_header("content-length", body.len())?,
