@@ -96,14 +96,15 @@ pub fn record_abandoned(ctx: &RequestCtx) {
     };
     log::error!(target: "llmgate::access",
         request_id = ctx.request_id.as_str(), status = 500u16, error,
-        duration_ms = duration_ms(ctx), route = ctx.route().template(),
+        duration_ms = elapsed_tenths(ctx) as f64 / 10.0, route = ctx.route().template(),
         backend = ctx.backend().map_or("-", |b| b.name()),
         model = ctx.client.summary.model.as_deref().unwrap_or("-"),
         attempts = ctx.upstream.attempts; "request ended without a response");
 }
 
-fn duration_ms(ctx: &RequestCtx) -> f64 {
-    (ctx.started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+/// The request's duration so far, in tenths of a millisecond.
+fn elapsed_tenths(ctx: &RequestCtx) -> u64 {
+    (ctx.started.elapsed().as_secs_f64() * 10_000.0).round() as u64
 }
 
 fn write_line(ctx: &RequestCtx, method: &str, target: &str, status: u16) {
@@ -112,54 +113,40 @@ fn write_line(ctx: &RequestCtx, method: &str, target: &str, status: u16) {
     // flavour called), with credential parameters masked.
     let target = &target[..target.floor_char_boundary(256)];
     let path = crate::redact::target_for_log(target);
-    let path = path.as_ref();
-    let backend = ctx.backend().map_or("-", |b| b.name());
-    let model = ctx.client.summary.model.as_deref().unwrap_or("-");
-    let key_id = ctx.client.key_id.as_deref().unwrap_or("-");
-    let upstream_status = ctx.upstream.status.unwrap_or(0);
-    let attempts = ctx.upstream.attempts;
-    let error = ctx.error.unwrap_or("-");
-    let log_prompts = ctx.rt.config.logging.log_prompts;
-    if json_line::enabled(ACCESS, log::Level::Info) {
-        // The common case, written without the logger's formatter (see `json_line`).
-        let tenths = (ctx.started.elapsed().as_secs_f64() * 10_000.0).round() as u64;
-        let line = [
-            ("request_id", Field::Str(&ctx.request_id)),
-            ("method", Field::Str(method)),
-            ("path", Field::Str(path)),
-            ("status", Field::Int(status.into())),
-            ("duration_ms", Field::Tenths(tenths)),
-            ("backend", Field::Str(backend)),
-            ("model", Field::Str(model)),
-            ("key_id", Field::Str(key_id)),
-            ("upstream_status", Field::Int(upstream_status.into())),
-            ("attempts", Field::Int(attempts.into())),
-            ("error", Field::Str(error)),
-        ];
-        if log_prompts {
-            let request_body = body_text(ctx.client.body.as_deref());
-            let response_body = body_text(ctx.captured_response.as_deref());
-            let mut with_bodies = line.to_vec();
-            with_bodies.push(("request_body", Field::Str(&request_body)));
-            with_bodies.push(("response_body", Field::Str(&response_body)));
-            json_line::write(log::Level::Info, ACCESS, "request", &with_bodies);
-        } else {
-            json_line::write(log::Level::Info, ACCESS, "request", &line);
-        }
-        return;
-    }
-    let duration_ms = duration_ms(ctx);
-    if log_prompts {
+    let line = [
+        ("request_id", Field::Str(&ctx.request_id)),
+        ("method", Field::Str(method)),
+        ("path", Field::Str(&path)),
+        ("status", Field::Int(status.into())),
+        ("duration_ms", Field::Tenths(elapsed_tenths(ctx))),
+        (
+            "backend",
+            Field::Str(ctx.backend().map_or("-", |b| b.name())),
+        ),
+        (
+            "model",
+            Field::Str(ctx.client.summary.model.as_deref().unwrap_or("-")),
+        ),
+        (
+            "key_id",
+            Field::Str(ctx.client.key_id.as_deref().unwrap_or("-")),
+        ),
+        (
+            "upstream_status",
+            Field::Int(ctx.upstream.status.unwrap_or(0).into()),
+        ),
+        ("attempts", Field::Int(ctx.upstream.attempts.into())),
+        ("error", Field::Str(ctx.error.unwrap_or("-"))),
+    ];
+    if ctx.rt.config.logging.log_prompts {
         let request_body = body_text(ctx.client.body.as_deref());
         let response_body = body_text(ctx.captured_response.as_deref());
-        log::info!(target: ACCESS,
-            request_id = ctx.request_id.as_str(), method, path, status, duration_ms, backend, model,
-            key_id, upstream_status, attempts, error, request_body = request_body.as_str(),
-            response_body = response_body.as_str(); "request");
+        let mut with_bodies = line.to_vec();
+        with_bodies.push(("request_body", Field::Str(&request_body)));
+        with_bodies.push(("response_body", Field::Str(&response_body)));
+        json_line::log(log::Level::Info, ACCESS, "request", &with_bodies);
     } else {
-        log::info!(target: ACCESS,
-            request_id = ctx.request_id.as_str(), method, path, status, duration_ms, backend, model,
-            key_id, upstream_status, attempts, error; "request");
+        json_line::log(log::Level::Info, ACCESS, "request", &line);
     }
 }
 
