@@ -378,29 +378,29 @@ pub(super) async fn read_body(
         session.write_continue_response().await?;
     }
     let capacity = declared.map_or(16 * 1024, |len| usize::try_from(len).unwrap_or(0));
-    // A body that arrives in one chunk (most do) is kept as it is, not copied.
-    let mut first: Option<Bytes> = None;
-    let mut body = BytesMut::new();
+    // A body that arrives in one chunk (most do) is that chunk, not a copy of it; more
+    // chunks are joined.
+    let mut single: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
     loop {
         let chunk = match session.read_request_body().await {
             Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(Ok(first.unwrap_or_else(|| body.freeze()))),
+            Ok(None) => return Ok(Ok(single.unwrap_or_else(|| joined.freeze()))),
             Err(e) => return Ok(Err(body_read_error(&e))),
         };
-        let so_far = first.as_ref().map_or(body.len(), Bytes::len);
+        let so_far = single.as_ref().map_or(joined.len(), Bytes::len);
         if (so_far + chunk.len()) as u64 > limit {
             return Ok(Err(ApiError::PayloadTooLarge { limit }));
         }
-        match first.take() {
-            None if body.is_empty() => first = Some(chunk),
-            earlier => {
-                if let Some(earlier) = earlier {
-                    body.reserve(capacity.max(earlier.len() + chunk.len()));
-                    body.extend_from_slice(&earlier);
-                }
-                body.extend_from_slice(&chunk);
-            }
+        if single.is_none() && joined.is_empty() {
+            single = Some(chunk);
+            continue;
         }
+        if let Some(first) = single.take() {
+            joined.reserve(capacity.max(first.len() + chunk.len()));
+            joined.extend_from_slice(&first);
+        }
+        joined.extend_from_slice(&chunk);
     }
 }
 
