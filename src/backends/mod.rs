@@ -257,8 +257,16 @@ impl Backend {
             ders.hash(&mut h);
             h.finish()
         });
-        let mut backend = Backend {
+        Backend {
             host_header: http::HeaderValue::try_from(config.url.authority()).ok(),
+            // Config validation refuses keys a header cannot carry.
+            auth_header_values: auth_headers(&config)
+                .filter_map(|(name, value)| {
+                    let mut value = http::HeaderValue::try_from(value).ok()?;
+                    value.set_sensitive(true);
+                    Some((name, value))
+                })
+                .collect(),
             config,
             profile,
             capabilities,
@@ -266,17 +274,7 @@ impl Backend {
             slots,
             trusted_ca,
             pool_group,
-            auth_header_values: Vec::new(),
-        };
-        backend.auth_header_values = backend
-            .auth_headers()
-            .filter_map(|(name, value)| {
-                let mut value = http::HeaderValue::try_from(value).ok()?;
-                value.set_sensitive(true);
-                Some((name, value))
-            })
-            .collect();
-        backend
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -305,22 +303,10 @@ impl Backend {
         }
     }
 
-    /// The headers every request to the backend carries: its key (`api-key` for the Azure
-    /// kinds, `x-api-key` for Anthropic, `Authorization: Bearer` for everything else) and,
-    /// for Anthropic, the API version the translators implement.
+    /// The headers every request to the backend carries, as text (see the free function;
+    /// `auth_header_values` holds them built as header values).
     pub fn auth_headers(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
-        let kind = self.config.kind;
-        let key = self.config.api_key.as_ref().map(|k| {
-            let key = k.expose();
-            match kind {
-                BackendKind::Azure | BackendKind::AzureAi => ("api-key", key.to_owned()),
-                BackendKind::Anthropic => ("x-api-key", key.to_owned()),
-                _ => ("authorization", format!("Bearer {key}")),
-            }
-        });
-        let version = (kind == BackendKind::Anthropic)
-            .then(|| ("anthropic-version", ANTHROPIC_VERSION.to_owned()));
-        key.into_iter().chain(version)
+        auth_headers(&self.config)
     }
 
     /// The request target for an API path (`/chat/completions`) below the base URL. Azure
@@ -413,4 +399,22 @@ fn trusted_ca(backend: &str, ders: &[Vec<u8>]) -> Arc<CaType> {
         .map(|der| WrappedX509::new(der.clone(), parse_x509))
         .collect();
     certs.into()
+}
+
+/// The headers every request to a backend carries: its key (`api-key` for the Azure
+/// kinds, `x-api-key` for Anthropic, `Authorization: Bearer` for everything else) and,
+/// for Anthropic, the API version the translators implement.
+fn auth_headers(config: &BackendConfig) -> impl Iterator<Item = (&'static str, String)> + '_ {
+    let kind = config.kind;
+    let key = config.api_key.as_ref().map(|k| {
+        let key = k.expose();
+        match kind {
+            BackendKind::Azure | BackendKind::AzureAi => ("api-key", key.to_owned()),
+            BackendKind::Anthropic => ("x-api-key", key.to_owned()),
+            _ => ("authorization", format!("Bearer {key}")),
+        }
+    });
+    let version = (kind == BackendKind::Anthropic)
+        .then(|| ("anthropic-version", ANTHROPIC_VERSION.to_owned()));
+    key.into_iter().chain(version)
 }
