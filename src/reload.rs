@@ -100,7 +100,7 @@ impl Reloader {
         let next = Runtime::build(config, generation, Some(&current));
         let names: Vec<&str> = next.backends.iter().map(|b| b.name()).collect();
         let old: Vec<&str> = current.backends.iter().map(|b| b.name()).collect();
-        self.metrics.retain_backends(&names, &old);
+        self.metrics.backends.retain(&names, &old);
         self.runtime.store(Arc::new(next));
         self.metrics.config_loaded(true, generation);
         self.health_wake.notify_one();

@@ -14,8 +14,9 @@ fn families() -> BTreeSet<String> {
     m.rate_limited("k");
     m.fallback("a", "b");
     m.upstream_response("b", 200);
-    m.set_backend_state("b", llmgate::backends::HealthState::Ready);
-    m.backend_ejected("b");
+    m.backends
+        .set_state("b", llmgate::backends::HealthState::Ready);
+    m.backends.ejected("b");
     m.config_loaded(true, 1);
     let labels = Labels {
         route: "/v1/chat/completions",

@@ -92,7 +92,7 @@ pub async fn probe(connector: &Connector, backend: &Backend, metrics: &Metrics) 
         }
     };
     backend.shared.set_state(state, error.clone());
-    metrics.set_backend_state(backend.name(), state);
+    metrics.backends.set_state(backend.name(), state);
     if state == HealthState::Ready {
         // A passing probe re-admits a backend that passive health ejected.
         backend.shared.passive.readmit();

@@ -125,7 +125,7 @@ impl Backend {
                 .passive
                 .record_failure(&self.config.health, answered, retry_after);
         if let Verdict::Ejected(cooldown) = verdict {
-            metrics.backend_ejected(self.name());
+            metrics.backends.ejected(self.name());
             log::warn!(target: "llmgate::backend",
                 "backend `{}` ejected for {} ms after {} consecutive failed requests",
                 self.name(), cooldown.as_millis(), self.shared.passive.consecutive_failures());
@@ -140,7 +140,7 @@ impl Backend {
             HealthState::Down | HealthState::Loading | HealthState::Unknown
         ) {
             self.shared.set_state(HealthState::Ready, None);
-            metrics.set_backend_state(self.name(), HealthState::Ready);
+            metrics.backends.set_state(self.name(), HealthState::Ready);
         }
     }
 

@@ -11,8 +11,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::backends::HealthState;
-
+pub mod backend_health;
 pub mod inference;
 
 /// Latency buckets spanning a cached health check to a long non-streaming generation.
@@ -45,17 +44,16 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     uptime: Gauge,
     inflight: IntGauge,
-    backend_up: IntGaugeVec,
     upstream_responses: IntCounterVec,
     config_reloads: IntCounterVec,
     config_generation: IntGauge,
-    backend_ejections: IntCounterVec,
-    backend_ejected: IntGaugeVec,
     client_errors: IntCounterVec,
     client_cancelled: IntCounter,
     retries: IntCounterVec,
     fallbacks: IntCounterVec,
     pub inference: inference::Inference,
+    /// Per-backend health: readiness and passive ejection.
+    pub backends: backend_health::BackendHealth,
     limits_shared_up: IntGaugeVec,
 }
 
@@ -129,14 +127,6 @@ impl Metrics {
             .expect("uptime");
         let inflight = IntGauge::with_opts(opts("inflight_requests", "Requests being served now."))
             .expect("inflight");
-        let backend_up = IntGaugeVec::new(
-            opts(
-                "backend_up",
-                "1 when the backend's last readiness probe passed.",
-            ),
-            &["backend"],
-        )
-        .expect("backend_up");
         let upstream_responses = IntCounterVec::new(
             opts(
                 "upstream_responses_total",
@@ -156,22 +146,6 @@ impl Metrics {
         ))
         .expect("config_generation");
 
-        let backend_ejections = IntCounterVec::new(
-            opts(
-                "backend_ejections_total",
-                "Times passive health took a backend out of first choice after consecutive failures.",
-            ),
-            &["backend"],
-        )
-        .expect("backend_ejections_total");
-        let backend_ejected = IntGaugeVec::new(
-            opts(
-                "backend_ejected",
-                "1 while a backend is ejected by passive health (tried only as a last resort).",
-            ),
-            &["backend"],
-        )
-        .expect("backend_ejected");
         let client_errors = IntCounterVec::new(
             opts(
                 "client_errors_total",
@@ -203,19 +177,16 @@ impl Metrics {
         )
         .expect("fallbacks_total");
 
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(backend_errors.clone()),
             Box::new(rate_limited.clone()),
             Box::new(uptime.clone()),
             Box::new(inflight.clone()),
-            Box::new(backend_up.clone()),
             Box::new(upstream_responses.clone()),
             Box::new(config_reloads.clone()),
             Box::new(config_generation.clone()),
-            Box::new(backend_ejections.clone()),
-            Box::new(backend_ejected.clone()),
             Box::new(client_errors.clone()),
             Box::new(client_cancelled.clone()),
             Box::new(retries.clone()),
@@ -235,6 +206,7 @@ impl Metrics {
             retries.with_label_values(&[reason]);
         }
         let inference = inference::Inference::register(&registry);
+        let backends = backend_health::BackendHealth::register(&registry);
         let limits_shared_up = IntGaugeVec::new(
             opts(
                 "limits_shared_up",
@@ -248,6 +220,7 @@ impl Metrics {
             .expect("unique metric names");
         Metrics {
             inference,
+            backends,
             limits_shared_up,
             registry,
             started: Instant::now(),
@@ -257,12 +230,9 @@ impl Metrics {
             rate_limited,
             uptime,
             inflight,
-            backend_up,
             upstream_responses,
             config_reloads,
             config_generation,
-            backend_ejections,
-            backend_ejected,
             client_errors,
             client_cancelled,
             retries,
@@ -315,25 +285,6 @@ impl Metrics {
         self.inflight.dec();
     }
 
-    pub fn set_backend_state(&self, backend: &str, state: HealthState) {
-        self.backend_up
-            .with_label_values(&[backend])
-            .set(i64::from(state == HealthState::Ready));
-    }
-
-    pub fn backend_ejected(&self, backend: &str) {
-        self.backend_ejections.with_label_values(&[backend]).inc();
-        self.backend_ejected.with_label_values(&[backend]).set(1);
-    }
-
-    /// Brings the time-based per-backend gauges up to date (called when scraped).
-    pub fn refresh_backend(&self, backend: &str, ejected: bool) {
-        self.backend_ejected
-            .with_label_values(&[backend])
-            .set(i64::from(ejected));
-        self.backend_ejections.with_label_values(&[backend]);
-    }
-
     /// Whether shared limits reach Redis (called when scraped).
     pub fn set_limits_shared(&self, up: bool) {
         self.limits_shared_up
@@ -364,15 +315,6 @@ impl Metrics {
         if ok {
             self.config_generation
                 .set(i64::try_from(generation).unwrap_or(i64::MAX));
-        }
-    }
-
-    /// Drops per-backend series for backends a reload removed.
-    pub fn retain_backends(&self, names: &[&str], previous: &[&str]) {
-        for old in previous.iter().filter(|n| !names.contains(n)) {
-            let _ = self.backend_up.remove_label_values(&[old]);
-            let _ = self.backend_ejected.remove_label_values(&[old]);
-            let _ = self.backend_ejections.remove_label_values(&[old]);
         }
     }
 

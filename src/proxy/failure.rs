@@ -27,7 +27,8 @@ pub fn fail_to_connect(gw: &Gateway, ctx: &mut RequestCtx, mut e: Box<Error>) ->
             .shared
             .set_state(HealthState::Down, Some(describe(&e)));
         gw.metrics
-            .set_backend_state(backend.name(), HealthState::Down);
+            .backends
+            .set_state(backend.name(), HealthState::Down);
         backend.note_failure(&gw.metrics, false, None);
     }
     let again = retry::may_retry(ctx, Failure::Connect);

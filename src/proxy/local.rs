@@ -145,7 +145,8 @@ async fn metrics(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
     }
     for b in &ctx.rt.backends {
         gw.metrics
-            .refresh_backend(b.name(), b.shared.passive.is_ejected());
+            .backends
+            .refresh(b.name(), b.shared.passive.is_ejected());
     }
     if let Some(shared) = &ctx.rt.shared_limits {
         gw.metrics.set_limits_shared(shared.is_up());
